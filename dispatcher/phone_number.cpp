@@ -1,0 +1,95 @@
+#include "phone_number.hpp"
+
+#include <phonenumbers/phonenumberutil.h>
+
+#include "input_error.hpp"
+#include "utf8.hpp"
+#include "pure_cpp.hpp"
+
+namespace plivo {
+
+namespace {
+
+// Longer input is refused before libphonenumber sees it: E.164 has at most 15 digits,
+// which leaves room for generous punctuation and spacing.
+constexpr std::size_t kMaxPhoneNumberInput = 32;
+
+constexpr const char* kCountryCodeHint =
+    "Write the number with its country code, for example +14155552671 for a US number "
+    "or +442071838750 for a UK number.";
+
+// The characters Plivo strips from a number (plivo-api.md §1).
+bool is_number_punctuation(char c) {
+    switch (c) {
+        case ' ':
+        case '+':
+        case '-':
+        case '.':
+        case '(':
+        case ')':
+        case '/':
+            return true;
+        default:
+            return false;
+    }
+}
+
+[[noreturn]] void throw_not_a_number(const std::string& field, std::string detail,
+                                     std::string hint = kCountryCodeHint) {
+    throw InputError(InputErrorKind::InvalidParameter, field,
+                     field + " is not a valid phone number", std::move(detail), std::move(hint));
+}
+
+}  // namespace
+
+PhoneNumber parse_phone_number(const std::string& text, const std::string& field) {
+    if (text.size() > kMaxPhoneNumberInput) {
+        throw_not_a_number(field, "The value " + quote_for_detail(text, 40) + " is " +
+                                      std::to_string(text.size()) + " bytes long; at most " +
+                                      std::to_string(kMaxPhoneNumberInput) + " are accepted.");
+    }
+
+    // Keep the digits; anything but digits and Plivo's punctuation is refused here, so
+    // that libphonenumber never turns letters into digits ("1-800-FLOWERS") or reads an
+    // extension ("ext. 12") we would silently drop.
+    std::string digits;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c >= '0' && c <= '9') {
+            digits += c;
+        } else if (!is_number_punctuation(c)) {
+            const auto whole_char = utf8::decode_char(text, i);
+            const std::string offending = text.substr(i, whole_char ? whole_char->length : 1);
+            throw_not_a_number(field, "The value " + quote_for_detail(text) + " contains " +
+                                          quote_for_detail(offending) +
+                                          "; only digits, spaces and + - . ( ) / are allowed.");
+        }
+    }
+    if (digits.empty()) {
+        throw_not_a_number(field, "The value " + quote_for_detail(text) + " has no digits.");
+    }
+
+    // Always international: the country code comes first whether or not '+' was written.
+    using i18n::phonenumbers::PhoneNumberUtil;
+    const PhoneNumberUtil* util = PhoneNumberUtil::GetInstance();  // lazy singleton
+    i18n::phonenumbers::PhoneNumber number;
+    const bool parsed =
+        util->Parse("+" + digits, "ZZ", &number) == PhoneNumberUtil::NO_PARSING_ERROR;
+    if (!parsed || !util->IsValidNumber(number)) {
+        std::string hint = kCountryCodeHint;
+        if (digits[0] == '0') {
+            hint =
+                "Write the number with its country code instead of a dialling prefix or a "
+                "leading 0, for example +442071838750 rather than 00442071838750 or "
+                "02071838750.";
+        }
+        throw_not_a_number(field, "The value was " + quote_for_detail(text) + ".", std::move(hint));
+    }
+
+    PhoneNumber result;
+    util->Format(number, PhoneNumberUtil::E164, &result.e164);
+    util->GetRegionCodeForNumber(number, &result.region);
+    return result;
+}
+
+}  // namespace plivo
