@@ -1,0 +1,384 @@
+// Enqueuing: plivo.send_mms(), plivo.send_sms() and INSERT INTO plivo.message_logs all
+// end in the same BEFORE INSERT trigger, which validates through dispatcher/'s
+// validate_outgoing() — one implementation for every way in.
+#include "guard.hpp"
+
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "input_error.hpp"
+#include "json_inputs.hpp"
+#include "outgoing_message.hpp"
+#include "settings.hpp"
+#include "worker.hpp"
+
+extern "C" {
+PG_FUNCTION_INFO_V1(plivo_validate_message);
+PG_FUNCTION_INFO_V1(plivo_after_enqueue);
+PG_FUNCTION_INFO_V1(plivo_touch_updated_at);
+PG_FUNCTION_INFO_V1(plivo_send_mms);
+PG_FUNCTION_INFO_V1(plivo_send_sms);
+}
+
+namespace pg_plivo {
+namespace {
+
+// The names errors use for the fields: column names for a plain INSERT, argument names
+// while send_mms/send_sms run their INSERT.
+const plivo::FieldNames* current_field_names = &plivo::kColumnNames;
+
+class FieldNamesScope {
+public:
+    explicit FieldNamesScope(const plivo::FieldNames* names) : saved_(current_field_names) {
+        current_field_names = names;
+    }
+    ~FieldNamesScope() { current_field_names = saved_; }
+
+private:
+    const plivo::FieldNames* saved_;
+};
+
+// Columns the worker owns: an INSERT may leave them out or give their initial value.
+struct WorkerColumn {
+    const char* name;
+    bool may_be_queued;  // status: 'queued' is its initial value
+};
+constexpr WorkerColumn kWorkerColumns[] = {
+    {"status", true},           {"plivo_message_uuid", false}, {"plivo_status_info", false},
+    {"error_code", false},      {"lease_expires_at", false},   {"last_attempt_at", false},
+    {"last_error", false},      {"last_http_status", false},   {"unsettled_since", false},
+};
+
+int column_number(TupleDesc desc, const char* name) {
+    int attnum = SPI_fnumber(desc, name);
+    if (attnum <= 0) throw std::logic_error(std::string("plivo.message_logs has no column ") + name);
+    return attnum;
+}
+
+std::optional<std::string> text_column(HeapTuple tuple, TupleDesc desc, int attnum) {
+    bool isnull = false;
+    Datum value = heap_getattr(tuple, attnum, desc, &isnull);
+    if (isnull) return std::nullopt;
+    char* cstring = pg_call([&] { return text_to_cstring(DatumGetTextPP(value)); });
+    std::string result(cstring);
+    pfree(cstring);
+    return result;
+}
+
+std::optional<std::vector<std::optional<std::string>>> text_array_column(HeapTuple tuple,
+                                                                         TupleDesc desc,
+                                                                         int attnum) {
+    bool isnull = false;
+    Datum value = heap_getattr(tuple, attnum, desc, &isnull);
+    if (isnull) return std::nullopt;
+    Datum* elements = nullptr;
+    bool* element_nulls = nullptr;
+    int count = 0;
+    int dimensions = 0;
+    pg_call([&] {
+        ArrayType* array = DatumGetArrayTypeP(value);
+        dimensions = ARR_NDIM(array);
+        deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elements, &element_nulls,
+                          &count);
+    });
+    if (dimensions > 1) {
+        throw plivo::InputError(plivo::InputErrorKind::InvalidParameter,
+                                current_field_names->media_urls,
+                                current_field_names->media_urls + " must be a one-dimensional array",
+                                "The array has " + std::to_string(dimensions) + " dimensions.",
+                                "Pass the URLs as ARRAY['https://…', …].");
+    }
+    std::vector<std::optional<std::string>> result;
+    result.reserve(count);
+    for (int i = 0; i < count; ++i) {
+        if (element_nulls[i]) {
+            result.emplace_back(std::nullopt);
+            continue;
+        }
+        char* cstring = pg_call([&] { return TextDatumGetCString(elements[i]); });
+        result.emplace_back(std::string(cstring));
+        pfree(cstring);
+    }
+    return result;
+}
+
+// The JWT subject PostgREST put in request.jwt.claims, if any.
+std::optional<std::string> request_subject() {
+    const char* claims = pg_call([] { return GetConfigOption("request.jwt.claims", true, false); });
+    if (claims == nullptr) return std::nullopt;
+    return plivo::jwt_subject(claims);
+}
+
+void reject_worker_columns(HeapTuple tuple, TupleDesc desc) {
+    for (const WorkerColumn& column : kWorkerColumns) {
+        int attnum = column_number(desc, column.name);
+        bool isnull = false;
+        (void)heap_getattr(tuple, attnum, desc, &isnull);
+        if (isnull) continue;
+        if (column.may_be_queued) {
+            auto text = text_column(tuple, desc, attnum);
+            if (text == "queued") continue;
+        }
+        throw plivo::InputError(
+            plivo::InputErrorKind::InvalidParameter, column.name,
+            std::string(column.name) + " cannot be set when a message is enqueued",
+            std::string("pg_plivo sets ") + column.name + " while it sends the message.",
+            std::string("Leave ") + column.name + " out of the INSERT.");
+    }
+    int attempts_attnum = column_number(desc, "attempts");
+    bool isnull = false;
+    Datum attempts = heap_getattr(tuple, attempts_attnum, desc, &isnull);
+    if (!isnull && DatumGetInt32(attempts) != 0) {
+        throw plivo::InputError(plivo::InputErrorKind::InvalidParameter, "attempts",
+                                "attempts cannot be set when a message is enqueued",
+                                "The value was " + std::to_string(DatumGetInt32(attempts)) + ".",
+                                "Leave attempts out of the INSERT.");
+    }
+}
+
+Datum text_datum(const std::string& text) {
+    return pg_call([&] { return PointerGetDatum(cstring_to_text_with_len(text.data(), text.size())); });
+}
+
+}  // namespace
+}  // namespace pg_plivo
+
+using namespace pg_plivo;
+
+// BEFORE INSERT FOR EACH ROW on plivo.message_logs: validate and normalise the message.
+extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
+    return cpp_entry([&]() -> Datum {
+        auto* trigger = reinterpret_cast<TriggerData*>(fcinfo->context);
+        if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigger->tg_event) ||
+            !TRIGGER_FIRED_FOR_ROW(trigger->tg_event) ||
+            !TRIGGER_FIRED_BY_INSERT(trigger->tg_event)) {
+            throw std::logic_error("plivo_validate_message must run BEFORE INSERT FOR EACH ROW");
+        }
+        TupleDesc desc = RelationGetDescr(trigger->tg_relation);
+        HeapTuple tuple = trigger->tg_trigtuple;
+        const plivo::FieldNames& names = *current_field_names;
+
+        reject_worker_columns(tuple, desc);
+
+        plivo::OutgoingMessage message;
+        const int recipient_col = column_number(desc, "recipient");
+        const int sender_col = column_number(desc, "sender");
+        const int type_col = column_number(desc, "message_type");
+        message.recipient = text_column(tuple, desc, recipient_col);
+        message.sender = text_column(tuple, desc, sender_col);
+        if (settings.sender_number && settings.sender_number[0]) {
+            message.default_sender = std::string(settings.sender_number);
+        }
+        message.text = text_column(tuple, desc, column_number(desc, "message_text"));
+        message.media_urls = text_array_column(tuple, desc, column_number(desc, "media_urls"));
+        message.callback_url = text_column(tuple, desc, column_number(desc, "callback_url"));
+        if (auto type = text_column(tuple, desc, type_col)) {
+            if (*type == "sms") {
+                message.type = plivo::MessageType::Sms;
+            } else if (*type == "mms") {
+                message.type = plivo::MessageType::Mms;
+            } else {
+                throw plivo::InputError(plivo::InputErrorKind::InvalidParameter,
+                                        names.message_type,
+                                        names.message_type + " must be 'sms' or 'mms'",
+                                        "The value was " + plivo::quote_for_detail(*type) + ".",
+                                        "Leave it out to send an MMS when media_urls is given "
+                                        "and an SMS otherwise.");
+            }
+        }
+
+        plivo::ValidatedMessage valid = plivo::validate_outgoing(message, names);
+        std::optional<std::string> subject = request_subject();
+
+        struct Change {
+            int attnum;
+            std::optional<std::string> text;
+            std::optional<int> number;
+        };
+        std::vector<Change> changes = {
+            {recipient_col, valid.recipient, {}},
+            {sender_col, valid.sender, {}},
+            {type_col, std::string(plivo::message_type_name(valid.type)), {}},
+            {column_number(desc, "status"), std::string("queued"), {}},
+            {column_number(desc, "text_encoding"),
+             valid.text ? std::optional<std::string>(plivo::encoding_name(valid.text_stats.encoding))
+                        : std::nullopt,
+             {}},
+            {column_number(desc, "segments"), {}, static_cast<int>(valid.text_stats.segments)},
+        };
+        if (subject) changes.push_back({column_number(desc, "created_by"), subject, {}});
+
+        std::vector<int> attnums;
+        std::vector<Datum> values;
+        std::vector<bool> nulls;
+        for (const Change& change : changes) {
+            attnums.push_back(change.attnum);
+            if (change.text) {
+                values.push_back(text_datum(*change.text));
+                nulls.push_back(false);
+            } else if (change.number) {
+                values.push_back(Int32GetDatum(*change.number));
+                nulls.push_back(false);
+            } else {
+                values.push_back(Datum(0));
+                nulls.push_back(true);
+            }
+        }
+        std::unique_ptr<bool[]> null_flags(new bool[nulls.size()]);
+        for (size_t i = 0; i < nulls.size(); ++i) null_flags[i] = nulls[i];
+        HeapTuple changed = pg_call([&] {
+            return heap_modify_tuple_by_cols(tuple, desc, static_cast<int>(attnums.size()),
+                                             attnums.data(), values.data(), null_flags.get());
+        });
+        return PointerGetDatum(changed);
+    });
+}
+
+// AFTER INSERT FOR EACH STATEMENT: one NOTIFY per transaction (Postgres folds identical
+// notifications of one transaction into one) and a worker wake-up at commit. Both are
+// transactional: a rolled-back transaction signals nothing.
+extern "C" Datum plivo_after_enqueue(PG_FUNCTION_ARGS) {
+    if (!CALLED_AS_TRIGGER(fcinfo)) {
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("plivo_after_enqueue must be called as a trigger")));
+    }
+    Async_Notify(kQueueChannel, "");
+    wake_worker_at_commit();
+    return PointerGetDatum(nullptr);
+}
+
+// BEFORE UPDATE FOR EACH ROW: keep updated_at.
+extern "C" Datum plivo_touch_updated_at(PG_FUNCTION_ARGS) {
+    auto* trigger = reinterpret_cast<TriggerData*>(fcinfo->context);
+    if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ||
+        !TRIGGER_FIRED_FOR_ROW(trigger->tg_event)) {
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("plivo_touch_updated_at must run BEFORE UPDATE FOR EACH ROW")));
+    }
+    TupleDesc desc = RelationGetDescr(trigger->tg_relation);
+    int attnum = SPI_fnumber(desc, "updated_at");
+    if (attnum <= 0) elog(ERROR, "plivo.message_logs has no column updated_at");
+    Datum value = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+    bool isnull = false;
+    return PointerGetDatum(
+        heap_modify_tuple_by_cols(trigger->tg_newtuple, desc, 1, &attnum, &value, &isnull));
+}
+
+namespace {
+
+// The INSERT every send function runs; ON CONFLICT makes an idempotency key return the
+// first message (a concurrent caller with the same key waits for the first to commit).
+constexpr const char* kInsertSql =
+    "INSERT INTO plivo.message_logs (recipient, sender, message_text, media_urls, message_type, "
+    "callback_url, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+    "ON CONFLICT (idempotency_key, (coalesce(created_by, ''))) "
+    "WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id";
+constexpr const char* kExistingSql =
+    "SELECT id FROM plivo.message_logs WHERE idempotency_key = $1 "
+    "AND coalesce(created_by, '') = coalesce($2, '')";
+
+SPIPlanPtr insert_plan = nullptr;
+SPIPlanPtr existing_plan = nullptr;
+
+SPIPlanPtr prepared(SPIPlanPtr& plan, const char* sql, int nargs, Oid* types) {
+    if (plan == nullptr) {
+        SPIPlanPtr fresh = SPI_prepare(sql, nargs, types);
+        if (fresh == nullptr) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+        SPI_keepplan(fresh);
+        plan = fresh;
+    }
+    return plan;
+}
+
+// Copies the uuid out of SPI's memory into the caller's before SPI_finish frees it.
+Datum uuid_result(HeapTuple row, TupleDesc desc) {
+    bool isnull = false;
+    Datum value = SPI_getbinval(row, desc, 1, &isnull);
+    auto* copy = static_cast<pg_uuid_t*>(SPI_palloc(sizeof(pg_uuid_t)));
+    memcpy(copy, DatumGetUUIDP(value), sizeof(pg_uuid_t));
+    return UUIDPGetDatum(copy);
+}
+
+Datum insert_message(Datum* values, char* nulls, const std::optional<std::string>& subject);
+
+struct SendArguments {
+    int destination = 0, text = 1, media = -1, sender, callback, key;
+};
+
+// Shared body of send_mms and send_sms: one INSERT through the trigger above.
+Datum enqueue(FunctionCallInfo fcinfo, const char* type, const SendArguments& args) {
+    return cpp_entry([&]() -> Datum {
+        Datum values[7];
+        char nulls[7];
+        auto take = [&](int slot, int arg) {
+            bool is_null = arg < 0 || PG_ARGISNULL(arg);
+            values[slot] = is_null ? Datum(0) : PG_GETARG_DATUM(arg);
+            nulls[slot] = is_null ? 'n' : ' ';
+        };
+        take(0, args.destination);
+        take(1, args.sender);
+        take(2, args.text);
+        take(3, args.media);
+        values[4] = pg_call([&] { return CStringGetTextDatum(type); });
+        nulls[4] = ' ';
+        take(5, args.callback);
+        take(6, args.key);
+
+        std::optional<std::string> subject = request_subject();
+        FieldNamesScope argument_names(&plivo::kFunctionArgumentNames);
+        try {
+            return insert_message(values, nulls, subject);
+        } catch (const PostgresError& error) {
+            // A rejected input is about the caller's arguments, not our internal INSERT.
+            if (ERRCODE_TO_CATEGORY(error.data()->sqlerrcode) == ERRCODE_DATA_EXCEPTION) {
+                error.data()->context = nullptr;
+            }
+            throw;
+        }
+    });
+}
+
+// Runs the send INSERT (or finds the message an idempotency key already made).
+Datum insert_message(Datum* values, char* nulls, const std::optional<std::string>& subject) {
+        Datum id = pg_call([&]() -> Datum {
+            SPI_connect();
+            Oid insert_types[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID};
+            int rc = SPI_execute_plan(prepared(insert_plan, kInsertSql, 7, insert_types), values,
+                                      nulls, false, 1);
+            if (rc != SPI_OK_INSERT_RETURNING) elog(ERROR, "enqueue insert failed: %s", SPI_result_code_string(rc));
+            Datum result = Datum(0);
+            if (SPI_processed == 1) {
+                result = uuid_result(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+            } else {
+                // The idempotency key was used before: return that message.
+                Oid existing_types[2] = {TEXTOID, TEXTOID};
+                Datum lookup[2] = {values[6], subject ? CStringGetTextDatum(subject->c_str()) : Datum(0)};
+                char lookup_nulls[2] = {' ', subject ? ' ' : 'n'};
+                rc = SPI_execute_plan(prepared(existing_plan, kExistingSql, 2, existing_types),
+                                      lookup, lookup_nulls, false, 1);
+                if (rc != SPI_OK_SELECT || SPI_processed != 1) {
+                    ereport(ERROR, (errcode(ERRCODE_UNIQUE_VIOLATION),
+                                    errmsg("idempotency_key is already used by a message you cannot see")));
+                }
+                result = uuid_result(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+            }
+            SPI_finish();
+            return result;
+        });
+        return id;
+}
+
+}  // namespace
+
+// plivo.send_mms(destination_number, message_text, media_urls, sender_number, callback_url, idempotency_key)
+extern "C" Datum plivo_send_mms(PG_FUNCTION_ARGS) {
+    return enqueue(fcinfo, "mms", SendArguments{0, 1, 2, 3, 4, 5});
+}
+
+// plivo.send_sms(destination_number, message_text, sender_number, callback_url, idempotency_key)
+extern "C" Datum plivo_send_sms(PG_FUNCTION_ARGS) {
+    return enqueue(fcinfo, "sms", SendArguments{0, 1, -1, 2, 3, 4});
+}

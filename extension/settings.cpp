@@ -1,0 +1,194 @@
+// Every pg_plivo setting is defined here, then the prefix is reserved.
+#include "settings.hpp"
+
+#include "guard.hpp"
+
+extern "C" {
+#include "catalog/pg_authid.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "utils/syscache.h"
+}
+
+namespace pg_plivo {
+
+Settings settings = {};
+
+namespace {
+
+// The token must never be readable by anyone: SHOW, current_setting() and pg_settings
+// all go through this hook, so they only ever say whether it is set.
+const char* show_auth_token() {
+    return settings.auth_token && settings.auth_token[0] ? "(set)" : "";
+}
+
+// Per-database, per-role and function-level values of the token are stored in catalogs
+// every role can read (pg_db_role_setting, pg_proc.proconfig); a session SET shows up in
+// pg_stat_activity. Only postgresql.conf / ALTER SYSTEM (read by superusers only) may set it.
+bool check_auth_token(char** newval, void** extra, GucSource source) {
+    if (*newval == nullptr || (*newval)[0] == '\0') return true;
+    switch (source) {
+        case PGC_S_DEFAULT:
+        case PGC_S_DYNAMIC_DEFAULT:
+        case PGC_S_ENV_VAR:
+        case PGC_S_FILE:
+        case PGC_S_ARGV:
+        case PGC_S_GLOBAL:
+            return true;
+        default:
+            GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+            GUC_check_errmsg("plivo.auth_token can only be set in postgresql.conf or with ALTER SYSTEM");
+            GUC_check_errhint(
+                "Values set per database, per role, per function or per session can be read "
+                "by other roles; use ALTER SYSTEM SET plivo.auth_token or the Supabase Vault "
+                "secret plivo_auth_token.");
+            return false;
+    }
+}
+
+bool check_http_url_setting(char** newval, void** extra, GucSource source) {
+    const char* value = *newval;
+    if (value == nullptr || value[0] == '\0') return true;
+    if (strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0) return true;
+    GUC_check_errmsg("\"%s\" is not an http or https URL", value);
+    return false;
+}
+
+}  // namespace
+
+void define_settings() {
+    DefineCustomStringVariable(
+        "plivo.auth_id", "Plivo auth id (MA… or SA…) that messages are sent with.",
+        "Empty: the Supabase Vault secret plivo_auth_id is used when it exists.",
+        &settings.auth_id, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "plivo.auth_token", "Plivo auth token; superuser-only and never shown.",
+        "Set it in postgresql.conf or with ALTER SYSTEM. Empty: the Supabase Vault secret "
+        "plivo_auth_token is used when it exists.",
+        &settings.auth_token, "", PGC_SIGHUP,
+        GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, check_auth_token, nullptr,
+        show_auth_token);
+    DefineCustomStringVariable(
+        "plivo.sender_number", "Default sender number (E.164) when a message names none.",
+        nullptr, &settings.sender_number, "", PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "plivo.api_url", "Base URL of Plivo's REST API.",
+        "Point it at the Plivo simulator for tests.", &settings.api_url,
+        "https://api.plivo.com", PGC_SIGHUP, 0, check_http_url_setting, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "plivo.callback_url", "Delivery-report URL sent with messages that name none.",
+        nullptr, &settings.callback_url, "", PGC_SIGHUP, 0, check_http_url_setting, nullptr,
+        nullptr);
+    DefineCustomStringVariable(
+        "plivo.database", "Database the dispatcher worker runs in.", nullptr,
+        &settings.database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "plivo.max_in_flight", "Requests to Plivo in flight at once.", nullptr,
+        &settings.max_in_flight, 16, 1, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "plivo.max_attempts", "Attempts before a message is marked failed.", nullptr,
+        &settings.max_attempts, 5, 1, 100, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "plivo.request_timeout", "Timeout of one request to Plivo.", nullptr,
+        &settings.request_timeout_ms, 10000, 100, 300000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+        nullptr, nullptr);
+    DefineCustomRealVariable(
+        "plivo.account_rate_limit", "Requests per second to Plivo for the whole account.",
+        "Plivo allows 300 requests per 5 seconds.", &settings.account_rate_limit, 60.0, 0.01,
+        100000.0, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomRealVariable(
+        "plivo.sender_rate_limit", "Requests per second for each sender number by default.",
+        nullptr, &settings.sender_rate_limit, 10.0, 0.01, 100000.0, PGC_SIGHUP, 0, nullptr,
+        nullptr, nullptr);
+    DefineCustomStringVariable(
+        "plivo.sender_rate_limits", "Per-number rate overrides: '+14155550100=25, +1...=0.2'.",
+        nullptr, &settings.sender_rate_limits, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "plivo.lease_time", "How long a claimed message stays reserved for one attempt.",
+        "After it, a crashed attempt is taken up again (its outcome settled first).",
+        &settings.lease_seconds, 60, 5, 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
+        nullptr);
+    DefineCustomIntVariable(
+        "plivo.retry_base_delay", "First retry delay; doubled per attempt, with jitter.",
+        nullptr, &settings.retry_base_ms, 1000, 1, 3600000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+        nullptr, nullptr);
+    DefineCustomIntVariable(
+        "plivo.retry_max_delay", "Cap on the retry delay.", nullptr, &settings.retry_cap_ms,
+        300000, 1, 86400000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    MarkGUCPrefixReserved("plivo");
+}
+
+namespace {
+
+// Reads one Vault secret with the extension owner's rights (Vault is not readable by
+// the roles that call us), in the caller's transaction. nullopt when there is no Vault.
+std::optional<std::string> vault_secret(const char* name) {
+    char* value = pg_call([&]() -> char* {
+        char* volatile found = nullptr;
+        Oid vault_schema = get_namespace_oid("vault", true);
+        if (!OidIsValid(vault_schema) ||
+            !OidIsValid(get_relname_relid("decrypted_secrets", vault_schema))) {
+            return nullptr;
+        }
+        Oid extension_oid = get_extension_oid("pg_plivo", true);
+        Oid owner = BOOTSTRAP_SUPERUSERID;
+        if (OidIsValid(extension_oid)) {
+            HeapTuple tuple = SearchSysCache1(EXTENSIONOID, ObjectIdGetDatum(extension_oid));
+            if (HeapTupleIsValid(tuple)) {
+                owner = ((Form_pg_extension)GETSTRUCT(tuple))->extowner;
+                ReleaseSysCache(tuple);
+            }
+        }
+        Oid saved_user;
+        int saved_security_context;
+        GetUserIdAndSecContext(&saved_user, &saved_security_context);
+        SetUserIdAndSecContext(owner, saved_security_context | SECURITY_LOCAL_USERID_CHANGE |
+                                          SECURITY_RESTRICTED_OPERATION);
+        PG_TRY();
+        {
+            SPI_connect();
+            Oid types[1] = {TEXTOID};
+            Datum values[1] = {CStringGetTextDatum(name)};
+            int rc = SPI_execute_with_args(
+                "SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name = $1 "
+                "ORDER BY updated_at DESC NULLS LAST LIMIT 1",
+                1, types, values, nullptr, true, 1);
+            if (rc == SPI_OK_SELECT && SPI_processed == 1) {
+                char* secret = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+                if (secret) {
+                    found = MemoryContextStrdup(TopTransactionContext, secret);
+                    explicit_bzero(secret, strlen(secret));
+                }
+            }
+            SPI_finish();
+        }
+        PG_FINALLY();
+        { SetUserIdAndSecContext(saved_user, saved_security_context); }
+        PG_END_TRY();
+        return found;
+    });
+    if (value == nullptr) return std::nullopt;
+    std::string result(value);
+    // The copy in TopTransactionContext is wiped before it is freed.
+    explicit_bzero(value, result.size());
+    pfree(value);
+    if (result.empty()) return std::nullopt;
+    return result;
+}
+
+std::optional<std::string> setting_or_vault(const char* setting, const char* secret_name) {
+    if (setting && setting[0]) return std::string(setting);
+    return vault_secret(secret_name);
+}
+
+}  // namespace
+
+std::optional<std::string> configured_auth_id() {
+    return setting_or_vault(settings.auth_id, "plivo_auth_id");
+}
+
+std::optional<std::string> configured_auth_token() {
+    return setting_or_vault(settings.auth_token, "plivo_auth_token");
+}
+
+}  // namespace pg_plivo

@@ -1,0 +1,41 @@
+// pg_plivo's settings (GUCs), all defined in one place, and the credential lookup
+// that falls back to Supabase Vault.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace pg_plivo {
+
+struct Settings {
+    char* auth_id;
+    char* auth_token;  // superuser-only; never shown (see settings.cpp)
+    char* sender_number;
+    char* api_url;
+    char* callback_url;
+    char* database;
+    int max_in_flight;
+    int max_attempts;
+    int request_timeout_ms;
+    double account_rate_limit;  // requests per second for the whole account
+    double sender_rate_limit;   // requests per second for each sender number by default
+    char* sender_rate_limits;   // per-number overrides: "+14155550100=25, +14155550111=0.2"
+    int lease_seconds;
+    int retry_base_ms;
+    int retry_cap_ms;
+};
+
+extern Settings settings;
+
+void define_settings();
+
+// The auth id/token: the setting when it is set, else the Vault secret named
+// plivo_auth_id / plivo_auth_token when vault.decrypted_secrets exists. Needs a
+// transaction. Read with the extension owner's rights; the value is never returned to SQL.
+std::optional<std::string> configured_auth_id();
+std::optional<std::string> configured_auth_token();
+
+// The NOTIFY channel an enqueuing transaction signals once, at commit.
+constexpr const char* kQueueChannel = "plivo_message_queued";
+
+}  // namespace pg_plivo

@@ -1,0 +1,26 @@
+// State the dispatcher worker shares with every backend, in shared memory.
+#pragma once
+
+#include "postgres_headers.hpp"
+
+extern "C" {
+#include "storage/latch.h"
+#include "storage/spin.h"
+}
+
+namespace pg_plivo {
+
+struct WorkerShared {
+    slock_t mutex;
+    Latch* latch;          // the running worker's latch; nullptr when none runs
+    pid_t pid;             // 0 when none runs
+    TimestampTz started_at;
+    TimestampTz heartbeat_at;  // last loop iteration
+    uint64 requests_sent;      // since the worker started
+    uint32 in_flight;
+};
+
+// nullptr unless the library was preloaded (shared memory is only reserved then).
+WorkerShared* worker_shared();
+
+}  // namespace pg_plivo
