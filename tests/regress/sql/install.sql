@@ -1,0 +1,43 @@
+-- CREATE EXTENSION makes schema plivo and everything in it; DROP EXTENSION removes it all.
+SELECT extname, extversion, extrelocatable FROM pg_extension WHERE extname = 'pg_plivo';
+
+SELECT pg_describe_object(classid, objid, 0) AS member
+FROM pg_depend
+WHERE refclassid = 'pg_extension'::regclass
+  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_plivo')
+  AND deptype = 'e'
+ORDER BY 1;
+
+-- The columns of the message log, in order.
+SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull AS not_null,
+       pg_get_expr(adbin, adrelid) AS default
+FROM pg_attribute LEFT JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum
+WHERE attrelid = 'plivo.message_logs'::regclass AND attnum > 0 AND NOT attisdropped
+ORDER BY attnum;
+
+SELECT indexrelid::regclass AS index, pg_get_indexdef(indexrelid) AS definition
+FROM pg_index WHERE indrelid = 'plivo.message_logs'::regclass ORDER BY 1::text;
+
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = 'plivo.message_logs'::regclass AND contype = 'c' ORDER BY conname;
+
+-- Every table has row-level security on.
+SELECT relname, relrowsecurity FROM pg_class
+WHERE relnamespace = 'plivo'::regnamespace AND relkind = 'r' ORDER BY relname;
+
+-- Every function pins search_path.
+SELECT proname, prosecdef, proconfig FROM pg_proc
+WHERE pronamespace = 'plivo'::regnamespace AND prorettype <> 'trigger'::regtype
+ORDER BY proname;
+
+DROP EXTENSION pg_plivo;
+SELECT count(*) AS plivo_schemas FROM pg_namespace WHERE nspname = 'plivo';
+SELECT count(*) AS plivo_functions FROM pg_proc WHERE proname LIKE 'plivo%' OR prosrc LIKE 'plivo_%';
+
+-- A schema named plivo that is not ours is not taken over.
+CREATE SCHEMA plivo;
+CREATE EXTENSION pg_plivo;
+DROP SCHEMA plivo;
+
+CREATE EXTENSION pg_plivo;
+SELECT count(*) AS messages FROM plivo.message_logs;

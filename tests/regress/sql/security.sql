@@ -1,0 +1,123 @@
+-- Row-level security and grants, exercised the way PostgREST calls the database:
+-- SET LOCAL ROLE plus request.jwt.claims inside a transaction.
+SET plivo.sender_number = '+14155552671';
+\pset null '(null)'
+\set VERBOSITY terse
+TRUNCATE plivo.message_logs;
+SELECT plivo.send_sms('+14155552672', 'from the server') IS NOT NULL AS server_message;
+
+-- Privileges as the catalog records them.
+SELECT r.rolname,
+       has_schema_privilege(r.rolname, 'plivo', 'USAGE') AS schema_usage,
+       has_table_privilege(r.rolname, 'plivo.message_logs', 'SELECT') AS sel,
+       has_table_privilege(r.rolname, 'plivo.message_logs', 'INSERT') AS ins,
+       has_any_column_privilege(r.rolname, 'plivo.message_logs', 'INSERT') AS ins_cols,
+       has_table_privilege(r.rolname, 'plivo.message_logs', 'UPDATE') AS upd,
+       has_table_privilege(r.rolname, 'plivo.message_logs', 'DELETE') AS del,
+       has_function_privilege(r.rolname, 'plivo.send_mms(text, text, text[], text, text, text)', 'EXECUTE') AS send_mms,
+       has_function_privilege(r.rolname, 'plivo.send_sms(text, text, text, text, text)', 'EXECUTE') AS send_sms,
+       has_function_privilege(r.rolname, 'plivo.verify_plivo_signature(text, text, text, text, jsonb, text, text)', 'EXECUTE') AS verify
+FROM pg_roles r WHERE r.rolname IN ('anon', 'authenticated', 'service_role', 'plivo_regress_user')
+ORDER BY r.rolname;
+
+-- anon: nothing at all.
+BEGIN;
+SET LOCAL ROLE anon;
+SELECT set_config('request.jwt.claims', '{"role": "anon"}', true) IS NOT NULL AS claims_set;
+SELECT count(*) FROM plivo.message_logs;
+ROLLBACK;
+BEGIN;
+SET LOCAL ROLE anon;
+SELECT plivo.send_sms('+14155552672', 'anon');
+ROLLBACK;
+
+-- authenticated, before the GRANT: sees only its own (none), cannot send either way.
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "user-a", "role": "authenticated"}', true) IS NOT NULL AS claims_set;
+SELECT count(*) AS visible FROM plivo.message_logs;
+SELECT plivo.send_sms('+14155552672', 'not yet');
+ROLLBACK;
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "user-a", "role": "authenticated"}', true) IS NOT NULL AS claims_set;
+INSERT INTO plivo.message_logs (recipient, message_text) VALUES ('+14155552672', 'not yet');
+ROLLBACK;
+
+-- The one GRANT from the README opens both the functions and the INSERT.
+GRANT EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text),
+                          plivo.send_sms(text, text, text, text, text) TO authenticated;
+
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "user-a", "role": "authenticated"}', true) IS NOT NULL AS claims_set;
+SELECT plivo.send_sms('+14155552672', 'from user a') IS NOT NULL AS sent_by_a;
+SELECT plivo.send_mms('+14155552672', 'photo from a', ARRAY['https://example.com/a.jpg'],
+                      idempotency_key => 'a-1') IS NOT NULL AS mms_by_a;
+INSERT INTO plivo.message_logs (recipient, message_text) VALUES ('+14155552673', 'inserted by a');
+SELECT message_text, created_by, created_by_role FROM plivo.message_logs ORDER BY message_text;
+COMMIT;
+
+-- A caller cannot pass itself off as someone else, nor touch the dispatcher's columns.
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "user-b", "role": "authenticated"}', true) IS NOT NULL AS claims_set;
+SELECT count(*) AS visible_to_b FROM plivo.message_logs;
+INSERT INTO plivo.message_logs (recipient, message_text, created_by) VALUES ('+14155552673', 'spoof', 'user-a');
+ROLLBACK;
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "user-b", "role": "authenticated"}', true) IS NOT NULL AS claims_set;
+SELECT plivo.send_sms('+14155552672', 'from user b') IS NOT NULL AS sent_by_b;
+SELECT message_text, created_by FROM plivo.message_logs;
+-- b reusing a's idempotency key gets a message of its own
+SELECT plivo.send_mms('+14155552672', 'photo from b', ARRAY['https://example.com/b.jpg'],
+                      idempotency_key => 'a-1') IS NOT NULL AS mms_by_b;
+SELECT count(*) AS visible_to_b FROM plivo.message_logs;
+COMMIT;
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "user-b", "role": "authenticated"}', true) IS NOT NULL AS claims_set;
+UPDATE plivo.message_logs SET message_text = 'changed';
+ROLLBACK;
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "user-b", "role": "authenticated"}', true) IS NOT NULL AS claims_set;
+DELETE FROM plivo.message_logs;
+ROLLBACK;
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "user-b", "role": "authenticated"}', true) IS NOT NULL AS claims_set;
+INSERT INTO plivo.message_logs (recipient, message_text, status) VALUES ('+14155552673', 'sneaky', 'queued');
+ROLLBACK;
+-- no subject in the JWT: nothing to own, nothing written
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"role": "authenticated"}', true) IS NOT NULL AS claims_set;
+SELECT plivo.send_sms('+14155552672', 'who am i');
+ROLLBACK;
+-- the signature check is for the server side only
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT plivo.verify_plivo_signature('https://answer.url', '1', 'x', auth_token => 't');
+ROLLBACK;
+
+-- service_role (what Edge Functions use) sees and manages everything.
+BEGIN;
+SET LOCAL ROLE service_role;
+SELECT set_config('request.jwt.claims', '{"role": "service_role"}', true) IS NOT NULL AS claims_set;
+SELECT created_by, count(*) FROM plivo.message_logs GROUP BY 1 ORDER BY 1;
+SELECT plivo.send_sms('+14155552672', 'from the service') IS NOT NULL AS sent_by_service;
+UPDATE plivo.message_logs SET next_attempt_at = next_attempt_at WHERE created_by = 'user-b';
+SELECT plivo.verify_plivo_signature('https://answer.url', '12345',
+    'ehV3IKhLysWBxC1sy8INm0qGoQYdYsHwuoKjsX7FsXc=', version => 'v2', auth_token => 'my_auth_token') AS verified;
+ROLLBACK;
+
+-- A plain login role has nothing.
+SET ROLE plivo_regress_user;
+SELECT count(*) FROM plivo.message_logs;
+RESET ROLE;
+
+REVOKE EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text),
+                           plivo.send_sms(text, text, text, text, text) FROM authenticated;
+TRUNCATE plivo.message_logs;
