@@ -1,0 +1,453 @@
+#include "http_driver.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "pure_cpp.hpp"
+
+// 7.74: the floor CMakeLists.txt asks pkg-config for; everything used below exists since
+// (curl_multi_poll 7.66, *_TIME_T infos 7.61, CURLOPT_MAXAGE_CONN 7.65).
+static_assert(LIBCURL_VERSION_NUM >= 0x074A00, "pg_plivo needs libcurl 7.74.0 or later");
+
+namespace plivo {
+
+struct HttpDriver::Transfer {
+    CURL* easy = nullptr;
+    curl_slist* headers = nullptr;
+    HttpRequest request;
+    std::uint64_t id = 0;
+    bool active = false;    // counted in active_
+    bool in_multi = false;  // added to the multi handle and not yet removed
+    // Request body: read position, and every byte ever handed to libcurl (never reset).
+    std::size_t body_offset = 0;
+    std::uint64_t body_bytes_read = 0;
+    // Response.
+    std::string response;
+    std::size_t response_cap = 0;
+    bool truncated = false;
+    char retry_after[128] = {0};
+    bool has_retry_after = false;
+    char error[CURL_ERROR_SIZE] = {0};
+};
+
+namespace {
+
+using Transfer = HttpDriver::Transfer;
+
+// The callbacks run inside libcurl: they never throw, log or call back into Postgres.
+
+size_t on_body(char* data, size_t size, size_t count, void* user) noexcept {
+    auto* transfer = static_cast<Transfer*>(user);
+    size_t bytes = size * count;
+    size_t room =
+        transfer->response_cap - std::min(transfer->response_cap, transfer->response.size());
+    size_t keep = std::min(room, bytes);
+    if (keep < bytes) transfer->truncated = true;
+    try {
+        transfer->response.append(data, keep);
+    } catch (...) {
+        return 0;  // out of memory: libcurl fails the transfer with CURLE_WRITE_ERROR
+    }
+    return bytes;
+}
+
+bool header_is(const char* line, size_t length, const char* name) {
+    size_t n = std::strlen(name);
+    if (length <= n || line[n] != ':') return false;
+    for (size_t i = 0; i < n; ++i) {
+        char c = line[i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        if (c != name[i]) return false;
+    }
+    return true;
+}
+
+// Keeps only Retry-After, in a fixed buffer; a new status line starts a new response.
+size_t on_header(char* line, size_t size, size_t count, void* user) noexcept {
+    auto* transfer = static_cast<Transfer*>(user);
+    size_t length = size * count;
+    if (length >= 5 && std::memcmp(line, "HTTP/", 5) == 0) {
+        transfer->has_retry_after = false;
+    } else if (header_is(line, length, "retry-after")) {
+        size_t begin = 12;  // after "retry-after:"
+        size_t end = length;
+        while (begin < end && (line[begin] == ' ' || line[begin] == '\t')) ++begin;
+        while (end > begin && (line[end - 1] == '\r' || line[end - 1] == '\n' ||
+                               line[end - 1] == ' ' || line[end - 1] == '\t')) {
+            --end;
+        }
+        size_t n = std::min(end - begin, sizeof transfer->retry_after - 1);
+        std::memcpy(transfer->retry_after, line + begin, n);
+        transfer->retry_after[n] = '\0';
+        transfer->has_retry_after = true;
+    }
+    return length;
+}
+
+size_t on_read(char* buffer, size_t size, size_t count, void* user) noexcept {
+    auto* transfer = static_cast<Transfer*>(user);
+    const std::string& body = transfer->request.body;
+    size_t n = std::min(size * count, body.size() - transfer->body_offset);
+    std::memcpy(buffer, body.data() + transfer->body_offset, n);
+    transfer->body_offset += n;
+    transfer->body_bytes_read += n;
+    return n;
+}
+
+// Refuses every rewind after a body byte was handed out: see http_driver.hpp.
+int on_seek(void* user, curl_off_t offset, int origin) noexcept {
+    auto* transfer = static_cast<Transfer*>(user);
+    if (origin == SEEK_SET && offset == 0 && transfer->body_bytes_read == 0)
+        return CURL_SEEKFUNC_OK;
+    return CURL_SEEKFUNC_FAIL;
+}
+
+bool is_pre_send_code(CURLcode code) {
+    switch (code) {
+        case CURLE_UNSUPPORTED_PROTOCOL:
+        case CURLE_FAILED_INIT:
+        case CURLE_URL_MALFORMAT:
+        case CURLE_NOT_BUILT_IN:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_OPERATION_TIMEDOUT:  // only counts together with "no pre-transfer"
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_ENGINE_NOTFOUND:
+        case CURLE_SSL_ENGINE_SETFAILED:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CIPHER:
+        case CURLE_USE_SSL_FAILED:
+        case CURLE_SSL_ENGINE_INITFAILED:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_CRL_BADFILE:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        case CURLE_SSL_INVALIDCERTSTATUS:
+#if LIBCURL_VERSION_NUM >= 0x074D00
+        case CURLE_SSL_CLIENTCERT:
+#endif
+            return true;
+        default:
+            return false;
+    }
+}
+
+std::string multi_error(const char* what, CURLMcode code) {
+    return std::string(what) + " failed: " + curl_multi_strerror(code);
+}
+
+// Sets options until the first failure; remembers which one failed.
+class Options {
+public:
+    explicit Options(CURL* easy) : easy_(easy) {}
+    template <typename T>
+    Options& set(CURLoption option, T value, const char* name) {
+        if (code_ == CURLE_OK) {
+            code_ = curl_easy_setopt(easy_, option, value);
+            if (code_ != CURLE_OK) failed_ = name;
+        }
+        return *this;
+    }
+    CURLcode code() const { return code_; }
+    const char* failed() const { return failed_; }
+
+private:
+    CURL* easy_;
+    CURLcode code_ = CURLE_OK;
+    const char* failed_ = "";
+};
+
+#define SET(options, option, value) (options).set(option, value, #option)
+
+// A *_TIME_T info in microseconds; -1 when libcurl cannot tell.
+std::chrono::microseconds info_time(CURL* easy, CURLINFO info) {
+    curl_off_t value = 0;
+    if (curl_easy_getinfo(easy, info, &value) != CURLE_OK) return std::chrono::microseconds(-1);
+    return std::chrono::microseconds(value);
+}
+
+}  // namespace
+
+bool request_may_have_been_sent(const TransferEvidence& evidence) {
+    if (evidence.code == CURLE_OK || evidence.http_status != 0) return true;
+    if (evidence.bytes_uploaded != 0 && evidence.has_body) return true;  // >0, or unknown
+    if (evidence.has_body) return evidence.body_bytes_read > 0;
+    return !(evidence.pretransfer_us == 0 && is_pre_send_code(evidence.code));
+}
+
+// One connection per in-flight slot: no queueing inside libcurl, no pipelining.
+void HttpDriver::apply_multi_limits(std::size_t max_in_flight) {
+    if (max_in_flight == 0) throw std::invalid_argument("max_in_flight must be at least 1");
+    long limit = static_cast<long>(max_in_flight);
+    CURLMcode code = curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, limit);
+    if (code == CURLM_OK) code = curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, limit);
+    if (code == CURLM_OK) code = curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, limit);
+    if (code == CURLM_OK) {
+        code = curl_multi_setopt(multi_, CURLMOPT_PIPELINING, long{CURLPIPE_NOTHING});
+    }
+    if (code != CURLM_OK) throw HttpDriverError(multi_error("curl_multi_setopt", code));
+}
+
+HttpDriver::HttpDriver(const HttpDriverConfig& config) : config_(config) {
+    if (config_.max_in_flight == 0) throw std::invalid_argument("max_in_flight must be at least 1");
+    multi_ = curl_multi_init();
+    if (!multi_) throw HttpDriverError("curl_multi_init failed");
+    try {
+        apply_multi_limits(config_.max_in_flight);
+    } catch (...) {
+        curl_multi_cleanup(multi_);
+        throw;
+    }
+}
+
+void HttpDriver::reconfigure(const HttpDriverConfig& config) {
+    apply_multi_limits(config.max_in_flight);
+    config_ = config;
+}
+
+HttpDriver::~HttpDriver() {
+    // Errors here cannot be reported (a destructor must not throw); abort_all() before
+    // destruction is the way to learn about transfers still in flight.
+    for (auto& transfer : pool_) {
+        if (transfer->in_multi) curl_multi_remove_handle(multi_, transfer->easy);
+        curl_slist_free_all(transfer->headers);
+        curl_easy_cleanup(transfer->easy);
+    }
+    curl_multi_cleanup(multi_);
+}
+
+void HttpDriver::start(std::uint64_t id, HttpRequest request) {
+    if (!has_capacity()) throw std::logic_error("HttpDriver::start called with no capacity left");
+
+    Transfer* transfer = nullptr;
+    if (!idle_.empty()) {
+        transfer = idle_.back();
+        idle_.pop_back();
+        curl_easy_reset(transfer->easy);
+    } else {
+        auto fresh = std::make_unique<Transfer>();
+        fresh->easy = curl_easy_init();
+        if (!fresh->easy) {
+            HttpResult result;
+            result.id = id;
+            result.curl_code = CURLE_FAILED_INIT;
+            result.curl_error = "curl_easy_init failed";
+            result.body_may_have_been_sent = false;
+            ready_.push_back(std::move(result));
+            return;
+        }
+        transfer = fresh.get();
+        pool_.push_back(std::move(fresh));
+    }
+    transfer->id = id;
+    transfer->request = std::move(request);
+    transfer->body_offset = 0;
+    transfer->body_bytes_read = 0;
+    transfer->response.clear();
+    transfer->response_cap = config_.max_response_bytes;
+    transfer->truncated = false;
+    transfer->has_retry_after = false;
+    transfer->error[0] = '\0';
+    transfer->active = true;  // counted now: release() undoes it on every failure below
+    ++active_;
+
+    // The header list: ours, plus "Expect:" so that libcurl never waits for 100-continue.
+    curl_slist_free_all(transfer->headers);
+    transfer->headers = nullptr;
+    bool headers_ok = true;
+    auto append = [&](const std::string& line) {
+        curl_slist* next = curl_slist_append(transfer->headers, line.c_str());
+        if (next) {
+            transfer->headers = next;
+        } else {
+            headers_ok = false;
+        }
+    };
+    for (const std::string& line : transfer->request.headers) append(line);
+    append("Expect:");
+
+    const HttpRequest& r = transfer->request;
+    CURL* easy = transfer->easy;
+    Options o(easy);
+    SET(o, CURLOPT_URL, r.url.c_str());
+    SET(o, CURLOPT_PRIVATE, static_cast<void*>(transfer));
+    SET(o, CURLOPT_NOSIGNAL, 1L);
+    SET(o, CURLOPT_ERRORBUFFER, transfer->error);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SET(o, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    SET(o, CURLOPT_PROTOCOLS, long{CURLPROTO_HTTP | CURLPROTO_HTTPS});
+#endif
+    SET(o, CURLOPT_HTTP_VERSION, long{CURL_HTTP_VERSION_1_1});
+    SET(o, CURLOPT_FOLLOWLOCATION, 0L);
+    SET(o, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(config_.connect_timeout.count()));
+    SET(o, CURLOPT_TIMEOUT_MS, static_cast<long>(config_.request_timeout.count()));
+    SET(o, CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(o, CURLOPT_TCP_KEEPIDLE, static_cast<long>(config_.tcp_keepalive_idle.count()));
+    SET(o, CURLOPT_TCP_KEEPINTVL, static_cast<long>(config_.tcp_keepalive_interval.count()));
+    SET(o, CURLOPT_MAXAGE_CONN, static_cast<long>(config_.max_idle_connection_age.count()));
+#if LIBCURL_VERSION_NUM >= 0x075000
+    SET(o, CURLOPT_MAXLIFETIME_CONN, static_cast<long>(config_.max_connection_lifetime.count()));
+#endif
+    SET(o, CURLOPT_WRITEFUNCTION, &on_body);
+    SET(o, CURLOPT_WRITEDATA, static_cast<void*>(transfer));
+    SET(o, CURLOPT_HEADERFUNCTION, &on_header);
+    SET(o, CURLOPT_HEADERDATA, static_cast<void*>(transfer));
+    SET(o, CURLOPT_HTTPHEADER, transfer->headers);
+    if (!config_.ca_file.empty()) SET(o, CURLOPT_CAINFO, config_.ca_file.c_str());
+    if (config_.proxy) SET(o, CURLOPT_PROXY, config_.proxy->c_str());
+    if (!r.auth.user.empty()) {
+        SET(o, CURLOPT_HTTPAUTH, long{CURLAUTH_BASIC});
+        SET(o, CURLOPT_USERNAME, r.auth.user.c_str());
+        SET(o, CURLOPT_PASSWORD, r.auth.password.c_str());
+    }
+    if (r.method == RequestMethod::Post) {
+        SET(o, CURLOPT_POST, 1L);
+        SET(o, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+        SET(o, CURLOPT_READFUNCTION, &on_read);
+        SET(o, CURLOPT_READDATA, static_cast<void*>(transfer));
+        SET(o, CURLOPT_SEEKFUNCTION, &on_seek);
+        SET(o, CURLOPT_SEEKDATA, static_cast<void*>(transfer));
+    } else {
+        SET(o, CURLOPT_HTTPGET, 1L);
+    }
+
+    HttpResult failure;
+    failure.id = id;
+    failure.body_may_have_been_sent = false;
+    if (!headers_ok) {
+        failure.curl_code = CURLE_OUT_OF_MEMORY;
+        failure.curl_error = "curl_slist_append failed";
+    } else if (o.code() != CURLE_OK) {
+        failure.curl_code = o.code();
+        failure.curl_error =
+            std::string("setting ") + o.failed() + " failed: " + curl_easy_strerror(o.code());
+    } else {
+        CURLMcode added = curl_multi_add_handle(multi_, easy);
+        if (added == CURLM_OK) {
+            transfer->in_multi = true;
+            return;
+        }
+        failure.curl_code = CURLE_FAILED_INIT;
+        failure.curl_error = multi_error("curl_multi_add_handle", added);
+    }
+    release(*transfer);
+    ready_.push_back(std::move(failure));
+}
+
+// Back to the pool (unless libcurl still holds it). The token is wiped from our copy.
+void HttpDriver::release(Transfer& transfer) {
+    std::fill(transfer.request.auth.password.begin(), transfer.request.auth.password.end(), '\0');
+    transfer.request = HttpRequest{};
+    transfer.response.clear();
+    transfer.response.shrink_to_fit();
+    transfer.active = false;
+    --active_;
+    if (!transfer.in_multi) idle_.push_back(&transfer);
+}
+
+HttpResult HttpDriver::finish(Transfer& transfer, CURLcode code) {
+    CURL* easy = transfer.easy;
+    HttpResult result;
+    result.id = transfer.id;
+    result.curl_code = code;
+    if (code != CURLE_OK) {
+        result.curl_error = transfer.error[0] ? transfer.error : curl_easy_strerror(code);
+    }
+    long status = 0;
+    if (curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK)
+        result.http_status = status;
+    result.body = std::move(transfer.response);
+    result.body_truncated = transfer.truncated;
+    if (transfer.has_retry_after) result.retry_after = std::string(transfer.retry_after);
+
+    result.timings.connect = info_time(easy, CURLINFO_CONNECT_TIME_T);
+    result.timings.tls = info_time(easy, CURLINFO_APPCONNECT_TIME_T);
+    result.timings.pretransfer = info_time(easy, CURLINFO_PRETRANSFER_TIME_T);
+    result.timings.first_byte = info_time(easy, CURLINFO_STARTTRANSFER_TIME_T);
+    result.timings.total = info_time(easy, CURLINFO_TOTAL_TIME_T);
+
+    TransferEvidence evidence;
+    evidence.code = code;
+    evidence.has_body = transfer.request.method == RequestMethod::Post;
+    evidence.body_bytes_read = transfer.body_bytes_read;
+    evidence.http_status = result.http_status;
+    evidence.pretransfer_us = result.timings.pretransfer.count();  // -1 when unknown
+    curl_off_t uploaded = -1;
+    if (curl_easy_getinfo(easy, CURLINFO_SIZE_UPLOAD_T, &uploaded) != CURLE_OK) uploaded = -1;
+    evidence.bytes_uploaded = uploaded;
+    result.body_may_have_been_sent = request_may_have_been_sent(evidence);
+
+    long connects = -1;
+    if (curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK) {
+        result.connection_reused = connects == 0 && result.timings.pretransfer.count() > 0;
+    }
+    return result;
+}
+
+void HttpDriver::drive(std::vector<HttpResult>& results) {
+    int running = 0;
+    CURLMcode code = curl_multi_perform(multi_, &running);
+    if (code != CURLM_OK) throw HttpDriverError(multi_error("curl_multi_perform", code));
+    int left = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi_, &left)) {
+        if (message->msg != CURLMSG_DONE) continue;
+        CURL* easy = message->easy_handle;
+        CURLcode done = message->data.result;  // read before removing: message dies with it
+        char* pointer = nullptr;
+        if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &pointer) != CURLE_OK || !pointer) {
+            throw HttpDriverError("a finished transfer has lost its private pointer");
+        }
+        Transfer& transfer = *reinterpret_cast<Transfer*>(pointer);
+        results.push_back(finish(transfer, done));
+        CURLMcode removed = curl_multi_remove_handle(multi_, easy);
+        if (removed == CURLM_OK) transfer.in_multi = false;
+        release(transfer);
+        if (removed != CURLM_OK) {
+            ready_.insert(ready_.end(), std::make_move_iterator(results.begin()),
+                          std::make_move_iterator(results.end()));
+            results.clear();
+            throw HttpDriverError(multi_error("curl_multi_remove_handle", removed));
+        }
+    }
+}
+
+std::vector<HttpResult> HttpDriver::perform(std::chrono::milliseconds max_wait) {
+    std::vector<HttpResult> results = std::move(ready_);
+    ready_.clear();
+    if (active_ == 0) return results;
+    drive(results);
+    if (results.empty() && active_ > 0 && max_wait.count() > 0) {
+        int wait =
+            static_cast<int>(std::min<std::chrono::milliseconds::rep>(max_wait.count(), 60000));
+        CURLMcode code = curl_multi_poll(multi_, nullptr, 0, wait, nullptr);
+        if (code != CURLM_OK) throw HttpDriverError(multi_error("curl_multi_poll", code));
+        drive(results);
+    }
+    return results;
+}
+
+std::vector<HttpResult> HttpDriver::abort_all() {
+    std::vector<HttpResult> results = std::move(ready_);
+    ready_.clear();
+    for (auto& pointer : pool_) {
+        Transfer& transfer = *pointer;
+        if (!transfer.active) continue;
+        HttpResult result = finish(transfer, CURLE_ABORTED_BY_CALLBACK);
+        result.curl_error = "aborted before completion";
+        CURLMcode removed = curl_multi_remove_handle(multi_, transfer.easy);
+        if (removed == CURLM_OK) {
+            transfer.in_multi = false;
+        } else {  // the handle stays out of the pool; the destructor tries again
+            result.curl_error += "; " + multi_error("curl_multi_remove_handle", removed);
+        }
+        results.push_back(std::move(result));
+        release(transfer);
+    }
+    return results;
+}
+
+}  // namespace plivo

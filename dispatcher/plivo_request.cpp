@@ -1,0 +1,161 @@
+#include "plivo_request.hpp"
+
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+#include "input_error.hpp"
+#include "utf8.hpp"
+#include "pure_cpp.hpp"
+
+namespace plivo {
+
+namespace {
+
+bool is_alnum(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// Percent-encodes everything outside RFC 3986's unreserved set (space becomes %20).
+std::string percent_encode(const std::string& text) {
+    static const char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(text.size() * 3);
+    for (unsigned char c : text) {
+        if (is_alnum(static_cast<char>(c)) || c == '-' || c == '.' || c == '_' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 0x0F];
+        }
+    }
+    return out;
+}
+
+bool starts_with_ci(const std::string& text, const char* prefix) {
+    for (std::size_t i = 0; prefix[i] != '\0'; ++i) {
+        if (i >= text.size()) return false;
+        char c = text[i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        if (c != prefix[i]) return false;
+    }
+    return true;
+}
+
+std::vector<std::string> common_headers(const PlivoAccount& account, bool with_body) {
+    std::vector<std::string> headers;
+    if (with_body) headers.push_back("Content-Type: application/json");
+    headers.push_back("Accept: application/json");
+    headers.push_back("User-Agent: pg_plivo/" + account.version);
+    return headers;
+}
+
+// nlohmann::json refuses to write a string that is not UTF-8: say which field it was.
+void require_utf8(const std::optional<std::string>& value, const std::string& field) {
+    if (!value || !utf8::find_invalid(*value)) return;
+    throw InputError(InputErrorKind::InvalidParameter, field, field + " is not valid UTF-8",
+                     "The stored value is " + quote_for_detail(*value) + ".",
+                     "Store the message in a database with UTF-8 encoding.");
+}
+
+HttpRequest base_request(const PlivoAccount& account, RequestMethod method, std::string url) {
+    HttpRequest request;
+    request.method = method;
+    request.url = std::move(url);
+    request.headers = common_headers(account, method == RequestMethod::Post);
+    request.auth = BasicAuth{account.auth_id, account.auth_token};
+    return request;
+}
+
+}  // namespace
+
+std::string message_endpoint(const PlivoAccount& account) {
+    std::string base = account.api_url;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    if (!starts_with_ci(base, "http://") && !starts_with_ci(base, "https://")) {
+        throw InputError(
+            InputErrorKind::MissingSetting, "plivo.api_url",
+            "plivo.api_url must start with http:// or https://",
+            "The value is " + quote_for_detail(account.api_url) + ".",
+            "Set plivo.api_url to https://api.plivo.com, or to the simulator's address.");
+    }
+    bool id_ok = !account.auth_id.empty() && account.auth_id.size() <= 64;
+    for (char c : account.auth_id) id_ok = id_ok && is_alnum(c);
+    if (!id_ok) {
+        throw InputError(InputErrorKind::MissingSetting, "plivo.auth_id",
+                         "plivo.auth_id must be letters and digits",
+                         "The value is " + quote_for_detail(account.auth_id) + ".",
+                         "Copy the auth id (MA… or SA…) from the Plivo console.");
+    }
+    return base + "/v1/Account/" + account.auth_id + "/Message/";
+}
+
+std::string plivo_number(const std::string& e164, const std::string& field) {
+    std::string digits = e164;
+    if (!digits.empty() && digits.front() == '+') digits.erase(0, 1);
+    bool ok = !digits.empty() && digits.size() <= 15;
+    for (char c : digits) ok = ok && c >= '0' && c <= '9';
+    if (!ok) {
+        throw InputError(InputErrorKind::InvalidParameter, field,
+                         field + " is not an E.164 phone number",
+                         "The stored value is " + quote_for_detail(e164) + ".",
+                         "Store numbers as + followed by the country code and the digits.");
+    }
+    return digits;
+}
+
+std::string format_plivo_time(std::chrono::system_clock::time_point time) {
+    std::time_t seconds = std::chrono::system_clock::to_time_t(time);
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &utc);
+    return text;
+}
+
+std::string send_request_body(const SendParams& message) {
+    require_utf8(message.text, "message_text");
+    for (const std::string& url : message.media_urls) require_utf8(url, "media_urls");
+    require_utf8(message.callback_url, "callback_url");
+    nlohmann::json body;
+    body["src"] = plivo_number(message.sender, "sender");
+    body["dst"] = plivo_number(message.recipient, "recipient");
+    if (message.text) body["text"] = *message.text;
+    body["type"] = message.type == MessageType::Mms ? "mms" : "sms";
+    if (!message.media_urls.empty()) body["media_urls"] = message.media_urls;
+    if (message.callback_url) {
+        body["url"] = *message.callback_url;
+        body["method"] = "POST";
+    }
+    return body.dump();
+}
+
+HttpRequest build_send_request(const PlivoAccount& account, const SendParams& message) {
+    HttpRequest request = base_request(account, RequestMethod::Post, message_endpoint(account));
+    request.body = send_request_body(message);
+    return request;
+}
+
+HttpRequest build_list_request(const PlivoAccount& account, const ListQuery& query) {
+    std::string url = message_endpoint(account);
+    url += "?to_number=" + plivo_number(query.recipient, "recipient");
+    if (query.sender) url += "&from_number=" + plivo_number(*query.sender, "sender");
+    url += "&message_time__gte=" + percent_encode(format_plivo_time(query.since));
+    url += "&limit=" + std::to_string(query.limit);
+    url += "&offset=" + std::to_string(query.offset);
+    return base_request(account, RequestMethod::Get, std::move(url));
+}
+
+HttpRequest build_get_message_request(const PlivoAccount& account,
+                                      const std::string& message_uuid) {
+    if (message_uuid.empty()) {
+        throw InputError(InputErrorKind::InvalidParameter, "message_uuid",
+                         "message_uuid must not be empty", "The value is \"\".",
+                         "Pass the message_uuid Plivo returned.");
+    }
+    return base_request(account, RequestMethod::Get,
+                        message_endpoint(account) + percent_encode(message_uuid) + "/");
+}
+
+}  // namespace plivo

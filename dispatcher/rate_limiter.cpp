@@ -1,0 +1,140 @@
+#include "rate_limiter.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "pure_cpp.hpp"
+
+namespace plivo {
+
+namespace {
+
+// 429s arriving together (several requests were in flight) count as one.
+constexpr std::chrono::seconds kCutSpacing{1};
+constexpr double kCutFactor = 0.5;
+constexpr double kRecoveryStep = 0.1;  // of the configured rate, per recovery interval
+
+void check(const RateLimits& limits) {
+    if (!(limits.account_rate > 0.0)) throw std::invalid_argument("account rate must be positive");
+    if (!(limits.account_burst >= 1.0))
+        throw std::invalid_argument("account burst must be at least 1");
+    if (!(limits.sender_burst >= 1.0))
+        throw std::invalid_argument("sender burst must be at least 1");
+    if (!(limits.min_account_rate > 0.0))
+        throw std::invalid_argument("minimum account rate must be positive");
+}
+
+}  // namespace
+
+RateLimiter::RateLimiter(const RateLimits& limits, Clock::time_point now)
+    : limits_(limits), account_(limits.account_rate, limits.account_burst, now) {
+    check(limits);
+}
+
+double RateLimiter::sender_rate(const std::string& sender) const {
+    auto it = limits_.sender_rates.find(sender);
+    return it != limits_.sender_rates.end() ? it->second : limits_.sender_rate;
+}
+
+// A reduced rate gets a proportionally smaller burst, so recovery does not start with a spike.
+double RateLimiter::account_burst_for(double rate) const {
+    if (rate >= limits_.account_rate) return limits_.account_burst;
+    return std::max(1.0, limits_.account_burst * rate / limits_.account_rate);
+}
+
+TokenBucket* RateLimiter::sender_bucket(const std::string& sender, Clock::time_point now) {
+    double rate = sender_rate(sender);
+    if (!(rate > 0.0)) return nullptr;
+    auto it = senders_.find(sender);
+    if (it == senders_.end()) {
+        it = senders_.emplace(sender, TokenBucket(rate, limits_.sender_burst, now)).first;
+    }
+    return &it->second;
+}
+
+// Additive increase: each quiet recovery interval gives back a tenth of the configured rate.
+void RateLimiter::recover(Clock::time_point now) {
+    if (!last_cut_) return;
+    double rate = account_.rate();
+    while (rate < limits_.account_rate && now - last_step_ >= limits_.recovery_interval) {
+        rate = std::min(limits_.account_rate, rate + limits_.account_rate * kRecoveryStep);
+        if (limits_.recovery_interval.count() <= 0) rate = limits_.account_rate;
+        last_step_ += limits_.recovery_interval;
+    }
+    if (rate >= limits_.account_rate) {
+        rate = limits_.account_rate;
+        last_cut_.reset();
+    }
+    if (rate != account_.rate()) account_.set_rate(rate, account_burst_for(rate), now);
+}
+
+bool RateLimiter::try_acquire(const std::string& sender, Clock::time_point now) {
+    recover(now);
+    if (now < paused_until_) return false;
+    TokenBucket* bucket = sender_bucket(sender, now);
+    if (account_.wait_time(now) != Clock::duration::zero()) return false;
+    if (bucket && bucket->wait_time(now) != Clock::duration::zero()) return false;
+    account_.try_take(now);
+    if (bucket) bucket->try_take(now);
+    return true;
+}
+
+RateLimiter::Clock::duration RateLimiter::account_wait_time(Clock::time_point now) {
+    recover(now);
+    Clock::duration pause = now < paused_until_ ? paused_until_ - now : Clock::duration::zero();
+    return std::max(pause, account_.wait_time(now));
+}
+
+RateLimiter::Clock::duration RateLimiter::wait_time(const std::string& sender,
+                                                    Clock::time_point now) {
+    Clock::duration wait = account_wait_time(now);
+    if (TokenBucket* bucket = sender_bucket(sender, now))
+        wait = std::max(wait, bucket->wait_time(now));
+    return wait;
+}
+
+void RateLimiter::on_rate_limited(Clock::time_point now,
+                                  std::optional<std::chrono::seconds> retry_after) {
+    recover(now);
+    if (!last_cut_ || now - *last_cut_ >= kCutSpacing) {
+        double rate = std::max(limits_.min_account_rate,
+                               std::min(account_.rate(), limits_.account_rate) * kCutFactor);
+        rate = std::min(rate, limits_.account_rate);
+        account_.set_rate(rate, account_burst_for(rate), now);
+        last_cut_ = now;
+    }
+    last_step_ = now;
+    account_.drain(now);
+    if (retry_after) paused_until_ = std::max(paused_until_, now + *retry_after);
+}
+
+void RateLimiter::configure(const RateLimits& limits, Clock::time_point now) {
+    check(limits);
+    recover(now);
+    bool reduced = last_cut_.has_value();
+    limits_ = limits;
+    double rate = reduced ? std::min(account_.rate(), limits_.account_rate) : limits_.account_rate;
+    if (reduced && rate >= limits_.account_rate) last_cut_.reset();
+    account_.set_rate(rate, account_burst_for(rate), now);
+    for (auto it = senders_.begin(); it != senders_.end();) {
+        double sender = sender_rate(it->first);
+        if (sender > 0.0) {
+            it->second.set_rate(sender, limits_.sender_burst, now);
+            ++it;
+        } else {
+            it = senders_.erase(it);
+        }
+    }
+}
+
+void RateLimiter::prune(Clock::time_point now) {
+    for (auto it = senders_.begin(); it != senders_.end();) {
+        if (it->second.available(now) >= it->second.burst()) {
+            it = senders_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+}  // namespace plivo

@@ -1,0 +1,69 @@
+// design.md promise 6: one token bucket for the account (Plivo: 300 requests / 5 s, so
+// 60/s with a burst of 60 by default) and one per sender number. A 429 halves the
+// account rate (at most once per second, never below min_account_rate) and pauses it
+// for Retry-After; each recovery_interval without a 429 gives back 10% of the
+// configured rate. configure() changes limits at runtime (SIGHUP) keeping all tokens.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "token_bucket.hpp"
+
+namespace plivo {
+
+struct RateLimits {
+    double account_rate = 60.0;  // requests per second for the whole account
+    double account_burst = 60.0;
+    double sender_rate = 0.0;  // per sender number; 0 means no per-sender limit
+    double sender_burst = 1.0;
+    std::map<std::string, double> sender_rates;  // per-number overrides (E.164 → rate, 0: none)
+    double min_account_rate = 1.0;               // floor for the 429 reduction
+    std::chrono::seconds recovery_interval{10};
+};
+
+class RateLimiter {
+public:
+    using Clock = TokenBucket::Clock;
+
+    // Throws std::invalid_argument for non-positive account rate or burst < 1.
+    RateLimiter(const RateLimits& limits, Clock::time_point now);
+
+    // Takes one token from the account and one from `sender` — both or neither.
+    bool try_acquire(const std::string& sender, Clock::time_point now);
+
+    // How long until try_acquire(sender) can succeed (zero: now). Account-wide pauses count.
+    Clock::duration wait_time(const std::string& sender, Clock::time_point now);
+
+    // How long until any sender can go: when nonzero, no need to look at other messages.
+    Clock::duration account_wait_time(Clock::time_point now);
+
+    // Plivo answered 429: slow down, and pause everything for retry_after when given.
+    void on_rate_limited(Clock::time_point now, std::optional<std::chrono::seconds> retry_after);
+
+    // New limits (SIGHUP). Tokens, the reduced rate after a 429 and any pause are kept.
+    void configure(const RateLimits& limits, Clock::time_point now);
+
+    // Forgets sender buckets that are full again (they hold nothing a fresh one would not).
+    void prune(Clock::time_point now);
+
+    double account_rate_now() const { return account_.rate(); }  // after 429 reductions
+    std::size_t sender_count() const { return senders_.size(); }
+
+private:
+    double sender_rate(const std::string& sender) const;
+    double account_burst_for(double rate) const;
+    TokenBucket* sender_bucket(const std::string& sender, Clock::time_point now);
+    void recover(Clock::time_point now);
+
+    RateLimits limits_;
+    TokenBucket account_;
+    std::map<std::string, TokenBucket> senders_;
+    Clock::time_point paused_until_{};
+    std::optional<Clock::time_point> last_cut_;  // set while the rate is reduced
+    Clock::time_point last_step_{};
+};
+
+}  // namespace plivo
