@@ -1,0 +1,433 @@
+#!/usr/bin/env bash
+# Smoke test of the Plivo simulator, runnable in CI: starts it on a free loopback port
+# with a tiny delivery-report receiver beside it, and checks the API's answers, the
+# list filters, a few faults, the counters, and the delivery reports — whose V2 and V3
+# signatures are verified by an independent Python implementation of plivo-api.md §3
+# (itself checked against the test vectors there first).
+#
+# Usage: tests/simulator/smoke_test.sh [path/to/plivo_simulator]
+#        (default: $PLIVO_SIMULATOR, else build-sim/plivo_simulator under the repo root)
+# Needs bash, curl and python3. Prints "N passed, N failed"; exits 1 when any failed.
+set -u -o pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SIM=${1:-${PLIVO_SIMULATOR:-$ROOT/build-sim/plivo_simulator}}
+if [[ ! -x $SIM ]]; then
+    echo "smoke_test: simulator binary not found: $SIM" >&2
+    exit 2
+fi
+
+WORK=$(mktemp -d)
+SIM_PID=""
+RECV_PID=""
+cleanup() {
+    [[ -n $SIM_PID ]] && kill "$SIM_PID" 2>/dev/null
+    [[ -n $RECV_PID ]] && kill "$RECV_PID" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PASSED=0
+FAILED=0
+ok() { PASSED=$((PASSED + 1)); echo "ok     $1"; }
+not_ok() { FAILED=$((FAILED + 1)); echo "FAILED $1${2:+ — $2}"; }
+
+AUTH_ID=MASIMULATOR000000000
+TOKEN=simulator-auth-token
+
+wait_for_file() {  # path, tenths of a second
+    local i
+    for ((i = 0; i < $2; i++)); do
+        [[ -s $1 ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# ---- the delivery-report receiver: records every request as one JSON line --------------
+cat >"$WORK/receiver.py" <<'PY'
+import json, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+records_path, port_path = sys.argv[1], sys.argv[2]
+lock = threading.Lock()
+flaky_seen = set()
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        record = {"method": self.command, "path": self.path,
+                  "headers": {k: v for k, v in self.headers.items()}, "body": body}
+        status = 200
+        # /flaky answers 500 to the first attempt of each report (MessageUUID + Sequence)
+        if self.path.startswith("/flaky"):
+            from urllib.parse import parse_qs
+            fields = parse_qs(body, keep_blank_values=True)
+            key = (fields.get("MessageUUID", [""])[0], fields.get("Sequence", [""])[0])
+            with lock:
+                if key not in flaky_seen:
+                    flaky_seen.add(key)
+                    status = 500
+        record["answered"] = status
+        with lock, open(records_path, "a") as out:
+            out.write(json.dumps(record) + "\n")
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    do_GET = do_POST = handle_any
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+with open(port_path + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+import os; os.rename(port_path + ".tmp", port_path)
+server.serve_forever()
+PY
+
+# ---- the signature checker: plivo-api.md §3 in Python, independent of the C++ ----------
+cat >"$WORK/signature.py" <<'PY'
+import base64, hashlib, hmac
+from urllib.parse import urlsplit, parse_qsl
+
+def base(url):
+    p = urlsplit(url)
+    netloc = p.netloc.rsplit("@", 1)[-1]          # userinfo dropped, port kept as written
+    return f"{p.scheme}://{netloc}{p.path}"
+
+def sign(token, message):
+    return base64.b64encode(hmac.new(token.encode(), message.encode(), hashlib.sha256).digest()).decode()
+
+def v2(url, nonce, token):
+    return sign(token, base(url) + nonce)
+
+def v3_string(url, method, params):
+    q = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    sorted_query = lambda m: "&".join(f"{k}={v}" for k, v in sorted(m))
+    sorted_concat = lambda m: "".join(k + v for k, v in sorted(m))
+    if method == "GET":
+        m = q + list(params)
+        return base(url) + ("?" + sorted_query(m) if m else "")
+    if not params:
+        return base(url) + ("?" + sorted_query(q) if q else "")
+    return base(url) + "?" + (sorted_query(q) + "." if q else "") + sorted_concat(params)
+
+def v3(url, nonce, method, params, token):
+    return sign(token, v3_string(url, method, params) + "." + nonce)
+
+def valid(header, expected):
+    return any(hmac.compare_digest(s.strip(), expected) for s in header.split(","))
+
+DR14 = [("From", "14155550100"), ("To", "14155550111"),
+        ("MessageUUID", "db3ce55a-7f1d-11e1-8ea7-1231380bc196"), ("Status", "delivered"),
+        ("ErrorCode", "000"), ("Units", "1"), ("TotalRate", "0.0050"), ("TotalAmount", "0.0050"),
+        ("MessageTime", "2024-05-01 12:00:00"),
+        ("ParentMessageUUID", "db3ce55a-7f1d-11e1-8ea7-1231380bc196"), ("PartInfo", "1 of 1"),
+        ("PowerpackUUID", ""), ("Sequence", "1"), ("Type", "sms")]
+
+def self_test():
+    assert v2("https://answer.url", "12345", "my_auth_token") == \
+        "ehV3IKhLysWBxC1sy8INm0qGoQYdYsHwuoKjsX7FsXc="                      # vector A
+    assert v2("https://example.com:8443/cb/?a=1#frag", "1234567890", "MY_AUTH_TOKEN_123") == \
+        "v45rVZcxJisQbtJl5BfEal+M4WkkPm1AhaDWxW5TN8Q="                      # vector B
+    assert v3("https://hooks.example.com/plivo/status", "43597245624586714324", "POST", DR14,
+              "MY_AUTH_TOKEN_123") == "T7tXYKm92Jqi2aclv7V3Syd4SGDFrS9FYMeyi/cU/Ss="  # E
+    assert v3("https://hooks.example.com/plivo/status?tenant=42&b=x%20y", "43597245624586714324",
+              "POST", [("Status", "sent"), ("MessageUUID", "abc")], "MY_AUTH_TOKEN_123") == \
+        "iy6y2PykZNKe74c4Wloas9WlogyInL09qf88PNRzFok="                      # vector F
+PY
+
+# ---- start both --------------------------------------------------------------------
+python3 "$WORK/receiver.py" "$WORK/reports.jsonl" "$WORK/recv.port" &
+RECV_PID=$!
+"$SIM" --port 0 --port-file "$WORK/sim.port" --seed 42 --quiet \
+    --report-delay-ms 30 --report-retry-delays-ms 100,200 --timeout-ms 300 \
+    >"$WORK/sim.out" 2>"$WORK/sim.err" &
+SIM_PID=$!
+if ! wait_for_file "$WORK/sim.port" 100 || ! wait_for_file "$WORK/recv.port" 100; then
+    echo "smoke_test: the simulator or the receiver did not start" >&2
+    cat "$WORK/sim.out" "$WORK/sim.err" >&2
+    exit 1
+fi
+PORT=$(cat "$WORK/sim.port")
+RPORT=$(cat "$WORK/recv.port")
+SIM_URL=http://127.0.0.1:$PORT
+API=$SIM_URL/v1/Account/$AUTH_ID/Message/
+RECV=http://127.0.0.1:$RPORT
+
+# request METHOD URL [curl args...]: sets CODE, BODY and HEADERS
+request() {
+    local method=$1 url=$2
+    shift 2
+    CODE=$(curl -s -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' -X "$method" \
+        --max-time 10 "$@" "$url")
+    BODY=$(cat "$WORK/body")
+    HEADERS=$(cat "$WORK/headers")
+}
+send() {  # JSON body [extra curl args]: POST a message with the right credentials
+    local body=$1
+    shift
+    request POST "$API" -u "$AUTH_ID:$TOKEN" -H 'Content-Type: application/json' -d "$body" "$@"
+}
+# expect NAME PY_EXPRESSION: d = JSON of $BODY, code = $CODE, headers = $HEADERS (lower-case)
+expect() {
+    local name=$1 expression=$2 out
+    if out=$(python3 - "$CODE" "$BODY" "$HEADERS" "$expression" 2>&1 <<'PY'
+import json, re, sys
+code, body, headers, expression = int(sys.argv[1]), sys.argv[2], sys.argv[3].lower(), sys.argv[4]
+try:
+    d = json.loads(body)
+except ValueError:
+    d = None
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+is_uuid = lambda s: isinstance(s, str) and bool(UUID.match(s))
+plivo_error = lambda: isinstance(d, dict) and set(d) >= {"api_id", "error"} and is_uuid(d["api_id"])
+sys.exit(0 if eval(expression) else 1)
+PY
+    ); then
+        ok "$name"
+    else
+        not_ok "$name" "HTTP $CODE: ${BODY:0:300} $out"
+    fi
+}
+stats() { request GET "$SIM_URL/_sim/stats"; }
+set_config() { request POST "$SIM_URL/_sim/config" -d "$1"; }
+
+echo "simulator on $SIM_URL, receiver on $RECV"
+expect_startup=$(head -1 "$WORK/sim.out")
+[[ $expect_startup == "plivo_simulator listening on $SIM_URL"* ]] &&
+    ok "one-line start-up message names the address" || not_ok "start-up message" "$expect_startup"
+
+# ---- sending ---------------------------------------------------------------------------
+send '{"src":"+1 (415) 555-0100","dst":"14155550111","text":"hello"}'
+expect "202 with Plivo's answer shape" \
+    'code == 202 and set(d) == {"api_id","message","message_uuid"} and is_uuid(d["api_id"]) and d["message"] == "message(s) queued" and len(d["message_uuid"]) == 1 and is_uuid(d["message_uuid"][0])'
+FIRST_UUID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["message_uuid"][0])' "$BODY")
+
+send '{"src":"14155550100","dst":"14155550121<12<+1 415 555 0122","text":"two of three"}'
+expect "several dst: one uuid each, invalid ones in invalid_number" \
+    'code == 202 and len(d["message_uuid"]) == 2 and d["invalid_number"] == ["12"]'
+
+request POST "$API" -u "$AUTH_ID:wrong-token" -d '{"src":"14155550100","dst":"14155550111","text":"x"}'
+expect "401 for a wrong auth token, Plivo-shaped" 'code == 401 and plivo_error()'
+request POST "$API" -d '{"src":"14155550100","dst":"14155550111","text":"x"}'
+expect "401 without credentials" 'code == 401 and plivo_error()'
+request POST "$SIM_URL/v1/Account/MAOTHERACCOUNT000000/Message/" -u "$AUTH_ID:$TOKEN" \
+    -d '{"src":"14155550100","dst":"14155550111","text":"x"}'
+expect "401 when the path's auth id is not the caller's" 'code == 401 and plivo_error()'
+
+MEDIA=$(python3 -c 'import json; print(json.dumps(["https://example.com/%d.jpg" % i for i in range(11)]))')
+send "{\"src\":\"14155550100\",\"dst\":\"14155550111\",\"type\":\"mms\",\"media_urls\":$MEDIA}"
+expect "400 for 11 media" 'code == 400 and plivo_error() and "10" in d["error"]'
+send '{"src":"14155550100","dst":"14155550111","type":"mms","media_urls":["https://example.com/1.jpg"],"media_ids":["m1","m2","m3","m4","m5","m6","m7","m8","m9"]}'
+expect "202 for 10 media (urls + ids)" 'code == 202'
+send '{"src":"14155550100","dst":"14155550111"}'
+expect "400 for an SMS without text" 'code == 400 and plivo_error()'
+send '{"src":"14155550100","dst":"1415","text":"x"}'
+expect "400 when no dst is valid (8-15 digits)" 'code == 400 and d["invalid_number"] == ["1415"]'
+send '{"src":"14155550100","dst":"14155550111","text":"x"'
+expect "400 for a body that is not JSON" 'code == 400 and plivo_error()'
+request GET "$SIM_URL/v1/Account/$AUTH_ID/Nothing/" -u "$AUTH_ID:$TOKEN"
+expect "404 for an unknown path" 'code == 404 and plivo_error()'
+request DELETE "$API" -u "$AUTH_ID:$TOKEN"
+expect "405 for a wrong method" 'code == 405 and plivo_error()'
+
+# ---- listing -----------------------------------------------------------------------------
+send '{"src":"14155550100","dst":"14155550131","text":"older"}'
+OLDER=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["message_uuid"][0])' "$BODY")
+send '{"src":"14155550100","dst":"14155550131","text":"newer"}'
+NEWER=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["message_uuid"][0])' "$BODY")
+request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'to_number=+1 415 555 0131'
+expect "list filters by to_number, newest first, Plivo's shape" \
+    "code == 200 and set(d) == {'api_id','meta','objects'} and d['meta']['total_count'] == 2 and [o['message_uuid'] for o in d['objects']] == ['$NEWER', '$OLDER'] and all(o['to_number'] == '14155550131' for o in d['objects'])"
+expect "list objects: Plivo's fields, message_time 'YYYY-mm-dd HH:MM:SS+00:00'" \
+    "all(set(o) == {'error_code','from_number','message_direction','message_state','message_time','message_type','message_uuid','resource_uri','to_number','total_amount','total_rate','units'} and re.match(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00:00$', o['message_time']) and o['message_direction'] == 'outbound' for o in d['objects'])"
+request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'to_number=14155550131' --data-urlencode 'limit=1'
+expect "list pages with limit and meta.next" \
+    "code == 200 and len(d['objects']) == 1 and d['meta']['next'].endswith('offset=1&to_number=14155550131') and d['meta']['previous'] is None"
+request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'message_time__gte=2000-01-01 00:00' --data-urlencode 'message_time__lte=2000-01-02 00:00'
+expect "list filters by message_time" "code == 200 and d['meta']['total_count'] == 0"
+request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'limit=21'
+expect "list refuses limit > 20" 'code == 400 and plivo_error()'
+request GET "$API$FIRST_UUID/" -u "$AUTH_ID:$TOKEN"
+expect "GET one message" "code == 200 and d['message_uuid'] == '$FIRST_UUID' and is_uuid(d['api_id'])"
+request GET "${API}00000000-0000-4000-8000-000000000000/" -u "$AUTH_ID:$TOKEN"
+expect "GET an unknown message: 404" 'code == 404 and plivo_error()'
+
+# ---- faults ------------------------------------------------------------------------------
+set_config '{"fail_next":[{"kind":"error_503","count":1},{"kind":"error_500_after_store","count":1},{"kind":"error_429_retry_after","count":1}],"retry_after_s":7}'
+expect "POST /_sim/config takes fail_next" 'code == 200 and len(d["fail_next"]) == 3 and d["retry_after_s"] == 7'
+send '{"src":"14155550100","dst":"14155550141","text":"503"}'
+expect "fault error_503: 503, Plivo-shaped" 'code == 503 and plivo_error()'
+send '{"src":"14155550100","dst":"14155550142","text":"500 after store"}'
+expect "fault error_500_after_store: 500" 'code == 500 and plivo_error()'
+send '{"src":"14155550100","dst":"14155550143","text":"429"}'
+expect "fault error_429_retry_after: 429 with Retry-After" 'code == 429 and "retry-after: 7" in headers'
+send '{"src":"14155550100","dst":"14155550141","text":"after the faults"}'
+expect "the request after the queued faults is accepted" 'code == 202'
+request GET "$SIM_URL/_sim/messages" -G --data-urlencode 'to_number=14155550141'
+expect "error_503 stored nothing" 'code == 200 and d["total_count"] == 1 and d["messages"][0]["text"] == "after the faults"'
+request GET "$SIM_URL/_sim/messages" -G --data-urlencode 'to_number=14155550142'
+expect "error_500_after_store stored the message (with its request body)" \
+    'd["total_count"] == 1 and d["messages"][0]["fault"] == "error_500_after_store" and d["messages"][0]["request"]["text"] == "500 after store"'
+set_config '{"fail_next":"accept_then_reset,reset_before_body"}'
+send '{"src":"14155550100","dst":"14155550144","text":"reset"}'
+expect "fault accept_then_reset: no answer (curl sees the reset)" 'code == 0'
+send '{"src":"14155550100","dst":"14155550144","text":"reset"}'
+expect "fault reset_before_body: no answer" 'code == 0'
+request GET "$SIM_URL/_sim/messages" -G --data-urlencode 'to_number=14155550144'
+expect "accept_then_reset stored, reset_before_body did not" 'd["total_count"] == 1'
+set_config '{"fail_next":"accept_then_timeout"}'
+START=$(date +%s%N)
+send '{"src":"14155550100","dst":"14155550145","text":"timeout"}'
+ELAPSED_MS=$((($(date +%s%N) - START) / 1000000))
+expect "fault accept_then_timeout: no answer, held ~timeout_ms ($ELAPSED_MS ms)" "code == 0 and $ELAPSED_MS >= 250"
+set_config '{"error_503_rate":2}'
+expect "/_sim/config rejects a rate above 1" 'code == 400 and "error_503_rate" in d["error"]'
+request POST "$SIM_URL/_sim/reset"  # also empties the rate limiter's window
+set_config '{"rate_limit_count":2,"rate_limit_window_ms":60000}'
+send '{"src":"14155550100","dst":"14155550146","text":"1"}'
+send '{"src":"14155550100","dst":"14155550146","text":"2"}'
+expect "account rate limit: requests within the count pass" 'code == 202'
+send '{"src":"14155550100","dst":"14155550146","text":"3"}'
+expect "account rate limit: 429 beyond the count" 'code == 429 and d["error"] == "too many requests"'
+set_config '{"rate_limit":0}'
+expect "booleans in /_sim/config also take 0 / 1" 'code == 200 and d["rate_limit"] is False'
+
+# ---- counters ----------------------------------------------------------------------------
+request POST "$SIM_URL/_sim/reset"
+expect "POST /_sim/reset" 'code == 200'
+stats
+expect "reset cleared the counters" 'd["accepted_messages"] == 0 and d["requests_total"] == 0'
+send '{"src":"14155550100","dst":"14155550151","text":"same","type":"mms","media_urls":["https://example.com/a.jpg"]}'
+send '{"src":"14155550100","dst":"14155550151","text":"same","type":"mms","media_urls":["https://example.com/a.jpg"]}'
+send '{"src":"14155550100","dst":"14155550151","text":"same","type":"mms","media_urls":["https://example.com/b.jpg"]}'
+stats
+expect "duplicates counts a repeated (src, dst, text, media_urls)" \
+    'd["accepted_messages"] == 3 and d["duplicates"] == 1 and d["distinct_accepted"] == 2 and d["status_codes"]["202"] == 3'
+
+set_config '{"latency_ms":400}'
+PARALLEL=()
+for n in 1 2 3; do
+    curl -s -o /dev/null -u "$AUTH_ID:$TOKEN" -d "{\"src\":\"14155550100\",\"dst\":\"1415555017$n\",\"text\":\"parallel\"}" "$API" &
+    PARALLEL+=($!)
+done
+wait "${PARALLEL[@]}"
+set_config '{"latency_ms":0}'
+stats
+expect "max_concurrent_requests sees 3 parallel sends (latency_ms 400)" 'd["max_concurrent_requests"] == 3 and d["concurrent_requests"] == 0'
+
+# ---- delivery reports --------------------------------------------------------------------
+set_config '{"delivered_rate":1,"undelivered_rate":0,"failed_rate":0}'
+send "{\"src\":\"14155550100\",\"dst\":\"14155550161\",\"text\":\"report me\",\"url\":\"$RECV/status?tenant=42&b=x%20y\"}"
+POST_UUID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["message_uuid"][0])' "$BODY")
+send "{\"src\":\"14155550100\",\"dst\":\"14155550162\",\"text\":\"by GET\",\"url\":\"$RECV/status-get?tenant=7\",\"method\":\"GET\"}"
+GET_UUID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["message_uuid"][0])' "$BODY")
+set_config '{"delivered_rate":0,"undelivered_rate":1,"undelivered_error_codes":[30]}'
+send "{\"src\":\"14155550100\",\"dst\":\"14155550163\",\"text\":\"undelivered\",\"url\":\"$RECV/flaky\"}"
+BAD_UUID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["message_uuid"][0])' "$BODY")
+
+set_config '{"delivered_rate":1,"undelivered_rate":0,"report_duplicate_rate":1,"report_out_of_order_rate":1}'
+send "{\"src\":\"14155550100\",\"dst\":\"14155550164\",\"text\":\"twice, out of order\",\"url\":\"$RECV/odd\"}"
+ODD_UUID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["message_uuid"][0])' "$BODY")
+set_config '{"report_duplicate_rate":0,"report_out_of_order_rate":0}'
+
+# wait for 15 answered-200 reports (3 per message, 6 for /odd; /flaky's first attempts answer 500)
+for ((i = 0; i < 100; i++)); do
+    [[ -f $WORK/reports.jsonl ]] && (($(grep -c '"answered": 200' "$WORK/reports.jsonl") >= 15)) && break
+    sleep 0.1
+done
+if python3 - "$WORK/reports.jsonl" "$TOKEN" "$RECV" "$POST_UUID" "$GET_UUID" "$BAD_UUID" "$WORK" "$ODD_UUID" >"$WORK/report_check.out" 2>&1 <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[7])
+import signature as sig
+path, token, recv, post_uuid, get_uuid, bad_uuid = sys.argv[1:7]
+sig.self_test()   # the checker reproduces plivo-api.md's vectors A, B, E and F
+from urllib.parse import urlsplit, parse_qsl
+records = [json.loads(line) for line in open(path)]
+failures = []
+def fail(msg): failures.append(msg)
+FIELDS = {"MessageUUID", "To", "From", "Type", "Status", "Units", "TotalRate", "TotalAmount", "MCC",
+          "MNC", "Sequence", "MessageTime", "QueuedTime", "SentTime", "DeliveryReportTime",
+          "ParentMessageUUID", "PartInfo", "PowerpackUUID"}
+by_message = {}
+for r in records:
+    h = {k.lower(): v for k, v in r["headers"].items()}
+    if r["method"] == "POST":
+        url = recv + r["path"]                       # the url given with the message
+        params = parse_qsl(r["body"], keep_blank_values=True)
+        if h.get("content-type") != "application/x-www-form-urlencoded":
+            fail("POST report not form-encoded: %r" % h.get("content-type"))
+        fields = dict(params)
+        v3 = sig.v3(url, h["x-plivo-signature-v3-nonce"], "POST", params, token)
+    else:
+        url = recv + r["path"]                       # query = the url's own query + fields
+        fields = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+        v3 = sig.v3(url, h["x-plivo-signature-v3-nonce"], "GET", [], token)
+    v2 = sig.v2(url, h["x-plivo-signature-v2-nonce"], token)
+    for name, expected in (("x-plivo-signature-v3", v3), ("x-plivo-signature-ma-v3", v3),
+                           ("x-plivo-signature-v2", v2), ("x-plivo-signature-ma-v2", v2)):
+        if not sig.valid(h.get(name, ""), expected):
+            fail("%s invalid on %s %s" % (name, r["method"], r["path"][:60]))
+    for name in ("x-plivo-signature-v2-nonce", "x-plivo-signature-v3-nonce"):
+        if len(h.get(name, "")) != 20 or not h[name].isdigit():
+            fail("%s is not 20 digits: %r" % (name, h.get(name)))
+    missing = FIELDS - set(fields)
+    if missing:
+        fail("report misses %s" % sorted(missing))
+    if r["answered"] == 200:
+        by_message.setdefault(fields.get("MessageUUID"), []).append(fields)
+
+def statuses(uuid):
+    return [(f["Sequence"], f["Status"], f.get("ErrorCode")) for f in by_message.get(uuid, [])]
+want = [("1", "queued", None), ("2", "sent", None), ("3", "delivered", None)]
+if sorted(statuses(post_uuid)) != want: fail("POST reports: %s" % statuses(post_uuid))
+if sorted(statuses(get_uuid)) != want: fail("GET reports: %s" % statuses(get_uuid))
+want_bad = [("1", "queued", None), ("2", "sent", None), ("3", "undelivered", "30")]
+if sorted(statuses(bad_uuid)) != want_bad: fail("undelivered reports: %s" % statuses(bad_uuid))
+tenant = [f for f in by_message.get(post_uuid, [])]
+if any(f["To"] != "14155550161" or f["From"] != "14155550100" or f["Type"] != "sms" for f in tenant):
+    fail("POST report fields wrong: %s" % tenant[:1])
+odd = [f["Sequence"] for f in by_message.get(sys.argv[8], [])]
+first_seen = list(dict.fromkeys(odd))
+if sorted(odd) != ["1", "1", "2", "2", "3", "3"] or first_seen != ["1", "3", "2"]:
+    fail("duplicated, out-of-order reports: Sequence arrival %s" % odd)
+retried = [r for r in records if r["path"].startswith("/flaky") and r["answered"] == 500]
+if len(retried) != 3: fail("expected 3 first attempts answered 500 on /flaky, saw %d" % len(retried))
+print("%d reports checked" % len(records))
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
+PY
+then
+    ok "delivery reports: lifecycle, all fields, V2+V3 signatures, duplicates, out of order ($(tail -1 "$WORK/report_check.out"))"
+else
+    not_ok "delivery reports" "$(cat "$WORK/report_check.out")"
+fi
+stats
+expect "report counters: 15 delivered, 3 failed attempts retried, 3 duplicated, 1 out of order" \
+    'd["reports"]["sent"] == 15 and d["reports"]["attempts_failed"] == 3 and d["reports"]["retried"] == 3 and d["reports"]["duplicated"] == 3 and d["reports"]["out_of_order"] == 1'
+request GET "$API$BAD_UUID/" -u "$AUTH_ID:$TOKEN"
+expect "the message object follows the lifecycle (undelivered, error_code 30)" \
+    'd["message_state"] == "undelivered" and d["error_code"] == "30"'
+
+# ---- shutdown ---------------------------------------------------------------------------
+kill -TERM "$SIM_PID"
+for ((i = 0; i < 50; i++)); do
+    kill -0 "$SIM_PID" 2>/dev/null || break
+    sleep 0.1
+done
+if kill -0 "$SIM_PID" 2>/dev/null; then
+    not_ok "SIGTERM stops the simulator within 5 s"
+else
+    wait "$SIM_PID"
+    RC=$?
+    SIM_PID=""
+    ((RC == 0)) && ok "SIGTERM stops the simulator cleanly (exit 0)" || not_ok "SIGTERM exit status" "$RC"
+fi
+
+echo "$PASSED passed, $FAILED failed"
+((FAILED == 0))
