@@ -47,14 +47,15 @@ struct WorkerColumn {
     bool may_be_queued;  // status: 'queued' is its initial value
 };
 constexpr WorkerColumn kWorkerColumns[] = {
-    {"status", true},           {"plivo_message_uuid", false}, {"plivo_status_info", false},
-    {"error_code", false},      {"lease_expires_at", false},   {"last_attempt_at", false},
-    {"last_error", false},      {"last_http_status", false},   {"unsettled_since", false},
+    {"status", true},      {"plivo_message_uuid", false}, {"plivo_status_info", false},
+    {"error_code", false}, {"lease_expires_at", false},   {"last_attempt_at", false},
+    {"last_error", false}, {"last_http_status", false},   {"unsettled_since", false},
 };
 
 int column_number(TupleDesc desc, const char* name) {
     int attnum = SPI_fnumber(desc, name);
-    if (attnum <= 0) throw std::logic_error(std::string("plivo.message_logs has no column ") + name);
+    if (attnum <= 0)
+        throw std::logic_error(std::string("plivo.message_logs has no column ") + name);
     return attnum;
 }
 
@@ -85,11 +86,11 @@ std::optional<std::vector<std::optional<std::string>>> text_array_column(HeapTup
                           &count);
     });
     if (dimensions > 1) {
-        throw plivo::InputError(plivo::InputErrorKind::InvalidParameter,
-                                current_field_names->media_urls,
-                                current_field_names->media_urls + " must be a one-dimensional array",
-                                "The array has " + std::to_string(dimensions) + " dimensions.",
-                                "Pass the URLs as ARRAY['https://…', …].");
+        throw plivo::InputError(
+            plivo::InputErrorKind::InvalidParameter, current_field_names->media_urls,
+            current_field_names->media_urls + " must be a one-dimensional array",
+            "The array has " + std::to_string(dimensions) + " dimensions.",
+            "Pass the URLs as ARRAY['https://…', …].");
     }
     std::vector<std::optional<std::string>> result;
     result.reserve(count);
@@ -140,7 +141,8 @@ void reject_worker_columns(HeapTuple tuple, TupleDesc desc) {
 }
 
 Datum text_datum(const std::string& text) {
-    return pg_call([&] { return PointerGetDatum(cstring_to_text_with_len(text.data(), text.size())); });
+    return pg_call(
+        [&] { return PointerGetDatum(cstring_to_text_with_len(text.data(), text.size())); });
 }
 
 }  // namespace
@@ -181,8 +183,7 @@ extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
             } else if (*type == "mms") {
                 message.type = plivo::MessageType::Mms;
             } else {
-                throw plivo::InputError(plivo::InputErrorKind::InvalidParameter,
-                                        names.message_type,
+                throw plivo::InputError(plivo::InputErrorKind::InvalidParameter, names.message_type,
                                         names.message_type + " must be 'sms' or 'mms'",
                                         "The value was " + plivo::quote_for_detail(*type) + ".",
                                         "Leave it out to send an MMS when media_urls is given "
@@ -204,8 +205,9 @@ extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
             {type_col, std::string(plivo::message_type_name(valid.type)), {}},
             {column_number(desc, "status"), std::string("queued"), {}},
             {column_number(desc, "text_encoding"),
-             valid.text ? std::optional<std::string>(plivo::encoding_name(valid.text_stats.encoding))
-                        : std::nullopt,
+             valid.text
+                 ? std::optional<std::string>(plivo::encoding_name(valid.text_stats.encoding))
+                 : std::nullopt,
              {}},
             {column_number(desc, "segments"), {}, static_cast<int>(valid.text_stats.segments)},
         };
@@ -286,7 +288,8 @@ SPIPlanPtr existing_plan = nullptr;
 SPIPlanPtr prepared(SPIPlanPtr& plan, const char* sql, int nargs, Oid* types) {
     if (plan == nullptr) {
         SPIPlanPtr fresh = SPI_prepare(sql, nargs, types);
-        if (fresh == nullptr) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+        if (fresh == nullptr)
+            elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
         SPI_keepplan(fresh);
         plan = fresh;
     }
@@ -343,37 +346,43 @@ Datum enqueue(FunctionCallInfo fcinfo, const char* type, const SendArguments& ar
 
 // Runs the send INSERT (or finds the message an idempotency key already made).
 Datum insert_message(Datum* values, char* nulls, const std::optional<std::string>& subject) {
-        Datum id = pg_call([&]() -> Datum {
-            SPI_connect();
-            Oid insert_types[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID};
-            int rc = SPI_execute_plan(prepared(insert_plan, kInsertSql, 7, insert_types), values,
-                                      nulls, false, 1);
-            if (rc != SPI_OK_INSERT_RETURNING) elog(ERROR, "enqueue insert failed: %s", SPI_result_code_string(rc));
-            Datum result = Datum(0);
-            if (SPI_processed == 1) {
-                result = uuid_result(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
-            } else {
-                // The idempotency key was used before: return that message.
-                Oid existing_types[2] = {TEXTOID, TEXTOID};
-                Datum lookup[2] = {values[6], subject ? CStringGetTextDatum(subject->c_str()) : Datum(0)};
-                char lookup_nulls[2] = {' ', subject ? ' ' : 'n'};
-                rc = SPI_execute_plan(prepared(existing_plan, kExistingSql, 2, existing_types),
-                                      lookup, lookup_nulls, false, 1);
-                if (rc != SPI_OK_SELECT || SPI_processed != 1) {
-                    ereport(ERROR, (errcode(ERRCODE_UNIQUE_VIOLATION),
-                                    errmsg("idempotency_key is already used by a message you cannot see")));
-                }
-                result = uuid_result(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+    Datum id = pg_call([&]() -> Datum {
+        SPI_connect();
+        Oid insert_types[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID};
+        // No row limit: a limit would stop the statement before its AFTER STATEMENT
+        // trigger (the NOTIFY and the worker wake-up) fires.
+        int rc = SPI_execute_plan(prepared(insert_plan, kInsertSql, 7, insert_types), values, nulls,
+                                  false, 0);
+        if (rc != SPI_OK_INSERT_RETURNING)
+            elog(ERROR, "enqueue insert failed: %s", SPI_result_code_string(rc));
+        Datum result = Datum(0);
+        if (SPI_processed == 1) {
+            result = uuid_result(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+        } else {
+            // The idempotency key was used before: return that message.
+            Oid existing_types[2] = {TEXTOID, TEXTOID};
+            Datum lookup[2] = {values[6],
+                               subject ? CStringGetTextDatum(subject->c_str()) : Datum(0)};
+            char lookup_nulls[2] = {' ', subject ? ' ' : 'n'};
+            rc = SPI_execute_plan(prepared(existing_plan, kExistingSql, 2, existing_types), lookup,
+                                  lookup_nulls, false, 1);
+            if (rc != SPI_OK_SELECT || SPI_processed != 1) {
+                ereport(ERROR,
+                        (errcode(ERRCODE_UNIQUE_VIOLATION),
+                         errmsg("idempotency_key is already used by a message you cannot see")));
             }
-            SPI_finish();
-            return result;
-        });
-        return id;
+            result = uuid_result(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+        }
+        SPI_finish();
+        return result;
+    });
+    return id;
 }
 
 }  // namespace
 
-// plivo.send_mms(destination_number, message_text, media_urls, sender_number, callback_url, idempotency_key)
+// plivo.send_mms(destination_number, message_text, media_urls, sender_number, callback_url,
+// idempotency_key)
 extern "C" Datum plivo_send_mms(PG_FUNCTION_ARGS) {
     return enqueue(fcinfo, "mms", SendArguments{0, 1, 2, 3, 4, 5});
 }
