@@ -43,8 +43,7 @@ Params params_from_json(const std::string& json_text, const std::string& field) 
         "strings for a repeated field, e.g. '{\"Status\": \"delivered\"}'.";
     nlohmann::json object = nlohmann::json::parse(json_text, nullptr, false);
     if (object.is_discarded() || !object.is_object()) {
-        throw InputError(InputErrorKind::InvalidParameter, field,
-                         field + " must be a JSON object",
+        throw InputError(InputErrorKind::InvalidParameter, field, field + " must be a JSON object",
                          "The value was " + quote_for_detail(json_text) + ".", hint);
     }
     Params params;
@@ -58,10 +57,10 @@ Params params_from_json(const std::string& json_text, const std::string& field) 
             for (const auto& element : value) {
                 auto element_text = scalar_text(element);
                 if (!element_text) {
-                    throw InputError(InputErrorKind::InvalidParameter, field,
-                                     field + " field \"" + key + "\" has an element that is not a string",
-                                     "The element was " + quote_for_detail(element.dump()) + ".",
-                                     hint);
+                    throw InputError(
+                        InputErrorKind::InvalidParameter, field,
+                        field + " field \"" + key + "\" has an element that is not a string",
+                        "The element was " + quote_for_detail(element.dump()) + ".", hint);
                 }
                 params.emplace_back(key, *element_text);
             }

@@ -1,6 +1,7 @@
 #include "rate_limiter.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 #include "pure_cpp.hpp"
@@ -77,6 +78,18 @@ bool RateLimiter::try_acquire(const std::string& sender, Clock::time_point now) 
     account_.try_take(now);
     if (bucket) bucket->try_take(now);
     return true;
+}
+
+bool RateLimiter::try_acquire_account(Clock::time_point now) {
+    recover(now);
+    if (now < paused_until_) return false;
+    return account_.try_take(now);
+}
+
+double RateLimiter::account_tokens(Clock::time_point now) {
+    recover(now);
+    if (now < paused_until_) return 0.0;
+    return std::floor(account_.available(now) + 1e-9);
 }
 
 RateLimiter::Clock::duration RateLimiter::account_wait_time(Clock::time_point now) {

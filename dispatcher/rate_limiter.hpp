@@ -34,6 +34,14 @@ public:
     // Takes one token from the account and one from `sender` — both or neither.
     bool try_acquire(const std::string& sender, Clock::time_point now);
 
+    // Takes one account token only: for requests that are not a send (list-messages GETs
+    // while settling), which count against Plivo's API limit but not a sender's rate.
+    bool try_acquire_account(Clock::time_point now);
+
+    // Whole account tokens available now (0 while paused after a 429): an upper bound on
+    // how many requests could start at once.
+    double account_tokens(Clock::time_point now);
+
     // How long until try_acquire(sender) can succeed (zero: now). Account-wide pauses count.
     Clock::duration wait_time(const std::string& sender, Clock::time_point now);
 

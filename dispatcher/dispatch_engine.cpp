@@ -1,0 +1,719 @@
+#include "dispatch_engine.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <deque>
+#include <map>
+#include <memory>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "input_error.hpp"
+#include "plivo_response.hpp"
+#include "retry_after.hpp"
+#include "send_outcome.hpp"
+#include "settle.hpp"
+#include "pure_cpp.hpp"
+
+namespace plivo {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using SteadyTime = SteadyClock::time_point;
+using std::chrono::milliseconds;
+
+constexpr std::size_t kMaxErrorBytes = 1000;
+constexpr std::chrono::seconds kClockTolerance{300};  // the list asks from unsettled - 5 min
+constexpr int kListPageSize = 20;                     // Plivo's maximum
+constexpr int kMaxListPages = 5;
+// Uuids this engine assigned (accepted or settled) are remembered this long, so that two
+// messages never settle onto one uuid before the first one's update is written (the
+// worker writes it within its next step; the margin covers a database that is down).
+constexpr std::chrono::minutes kAssignedMemory{10};
+
+// Where one claimed message stands.
+enum class Step {
+    WaitSend,   // waiting for sender and account tokens (or a free slot) to POST
+    Posting,    // POST on the wire
+    WaitList,   // waiting for an account token (or a free slot) to GET a list page
+    Listing,    // GET on the wire
+    WaitCheck,  // candidates found: waiting for the worker's owned uuids
+};
+
+struct Job {
+    ClaimedMessage message;  // params carry the default callback url when there was none
+    Step step = Step::WaitSend;
+    SteadyTime held_since{};        // WaitSend / WaitList: since when
+    SystemTime attempt_started{};   // Posting: just before start()
+    std::vector<ListedMessage> objects;  // settling: every object of the pages read
+    int pages_read = 0;
+};
+
+RowUpdate update_for(const Job& job, const char* status) {
+    RowUpdate update;
+    update.id = job.message.id;
+    update.status = status;
+    return update;
+}
+
+// "2024-05-01T12:00:00.123456Z"
+std::string iso_utc(SystemTime time) {
+    long long us = std::chrono::duration_cast<std::chrono::microseconds>(time.time_since_epoch())
+                       .count();
+    long long seconds = us / 1000000;
+    long long fraction = us % 1000000;
+    if (fraction < 0) {
+        fraction += 1000000;
+        seconds -= 1;
+    }
+    std::time_t t = static_cast<std::time_t>(seconds);
+    std::tm utc{};
+    gmtime_r(&t, &utc);
+    char text[48];
+    std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+    std::snprintf(text + n, sizeof text - n, ".%06lldZ", fraction);
+    return text;
+}
+
+std::string dump(const nlohmann::json& json) {
+    return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+milliseconds ceil_ms(SteadyClock::duration duration) {
+    if (duration <= SteadyClock::duration::zero()) return milliseconds(0);
+    return std::chrono::ceil<milliseconds>(duration);
+}
+
+}  // namespace
+
+struct DispatchEngine::State {
+    EngineConfig config;
+    std::unique_ptr<HttpDriver> driver;
+    RateLimiter limiter;
+    RetryPolicy retry;
+
+    std::map<std::uint64_t, Job> jobs;             // by serial: claim order
+    std::map<std::uint64_t, std::uint64_t> wire;   // request id → job serial
+    std::map<std::string, std::uint64_t> checks;   // message id → job serial (WaitCheck)
+    std::vector<SettleCheck> checks_out;
+    std::vector<RowUpdate> updates;
+    std::set<std::string> assigned;                // uuids this engine gave to a message
+    std::deque<std::pair<SteadyTime, std::string>> assigned_order;  // oldest first
+    std::uint64_t next_serial = 1;
+    std::uint64_t next_request = 1;
+
+    explicit State(const EngineConfig& c)
+        : config(c),
+          driver(std::make_unique<HttpDriver>(c.http)),
+          limiter(c.limits, SteadyClock::now()),
+          retry(c.retry) {
+        if (!config.random) config.random = make_uniform_random();
+    }
+
+    // --- small helpers -------------------------------------------------------------
+
+    // Storable and secret-free: the auth token is cut out before anything is kept.
+    std::string safe(std::string text) const {
+        const std::string& token = config.account.auth_token;
+        if (!token.empty()) {
+            for (std::size_t at = text.find(token); at != std::string::npos;
+                 at = text.find(token, at)) {
+                text.replace(at, token.size(), "<redacted>");
+                at += 10;
+            }
+        }
+        return clean_remote_text(text, kMaxErrorBytes);
+    }
+
+    bool slot_free() const {
+        return wire.size() < config.http.max_in_flight && driver->has_capacity();
+    }
+
+    void finish(std::uint64_t serial, RowUpdate update) {
+        Job& job = jobs.at(serial);
+        if (job.step == Step::WaitCheck) checks.erase(job.message.id);
+        updates.push_back(std::move(update));
+        jobs.erase(serial);
+    }
+
+    void forget_old_uuids(SteadyTime now) {
+        while (!assigned_order.empty() && now - assigned_order.front().first > kAssignedMemory) {
+            assigned.erase(assigned_order.front().second);
+            assigned_order.pop_front();
+        }
+    }
+
+    void remember_uuid(const std::string& uuid, SteadyTime now) {
+        forget_old_uuids(now);
+        if (assigned.insert(uuid).second) assigned_order.emplace_back(now, uuid);
+    }
+
+    SettleQuery settle_query(const Job& job) const {
+        SettleQuery query;
+        query.sender = job.message.params.sender;
+        query.recipient = job.message.params.recipient;
+        query.type = job.message.params.type;
+        query.window_start = *job.message.unsettled_since;
+        query.clock_tolerance = kClockTolerance;
+        return query;
+    }
+
+    // --- starting requests ---------------------------------------------------------
+
+    void start(std::uint64_t serial, Job& job, HttpRequest request, Step step) {
+        std::uint64_t id = next_request++;
+        if (step == Step::Posting) job.attempt_started = std::chrono::system_clock::now();
+        job.step = step;
+        wire[id] = serial;
+        driver->start(id, std::move(request));
+    }
+
+    // The message waits for tokens from now on; pump() starts it.
+    void hold(Job& job, Step step, SteadyTime now) {
+        job.step = step;
+        job.held_since = now;
+    }
+
+    // The token is already taken.
+    void start_post(std::uint64_t serial, Job& job, SteadyTime now) {
+        HttpRequest request;
+        try {
+            request = build_send_request(config.account, job.message.params);
+        } catch (const InputError& error) {
+            std::string text = std::string(error.what()) + ": " + error.detail();
+            if (error.kind() == InputErrorKind::MissingSetting) {  // api_url / auth_id
+                retry_later(serial, job, "request not sent: " + text, std::nullopt, now);
+            } else {
+                RowUpdate update = update_for(job, "failed");
+                update.last_error = safe("invalid message, not sent: " + text);
+                finish(serial, std::move(update));
+            }
+            return;
+        }
+        start(serial, job, std::move(request), Step::Posting);
+    }
+
+    void start_list(std::uint64_t serial, Job& job, SteadyTime now) {
+        ListQuery query;
+        query.recipient = job.message.params.recipient;
+        query.since = *job.message.unsettled_since - kClockTolerance;
+        query.limit = kListPageSize;
+        query.offset = job.pages_read * kListPageSize;
+        HttpRequest request;
+        try {
+            request = build_list_request(config.account, query);
+        } catch (const InputError& error) {
+            list_failed(serial, job, std::string(error.what()) + ": " + error.detail(), now);
+            return;
+        }
+        start(serial, job, std::move(request), Step::Listing);
+    }
+
+    // Starts every held message that has a slot and its tokens; returns those held too long.
+    void pump(SteadyTime now) {
+        std::vector<std::uint64_t> waiting;
+        for (auto& [serial, job] : jobs) {
+            if (job.step == Step::WaitSend || job.step == Step::WaitList) waiting.push_back(serial);
+        }
+        for (std::uint64_t serial : waiting) {
+            Job& job = jobs.at(serial);
+            bool free = slot_free();
+            if (job.step == Step::WaitSend) {
+                if (free && limiter.try_acquire(job.message.params.sender, now)) {
+                    start_post(serial, job, now);
+                    continue;
+                }
+            } else if (free && limiter.try_acquire_account(now)) {
+                start_list(serial, job, now);
+                continue;
+            }
+            if (now - job.held_since >= config.max_hold) give_back(serial, job, now);
+        }
+    }
+
+    // Held too long: back to the queue, due when the tokens will be there.
+    void give_back(std::uint64_t serial, Job& job, SteadyTime now) {
+        auto account_wait = limiter.account_wait_time(now);
+        auto wait = job.step == Step::WaitSend
+                        ? limiter.wait_time(job.message.params.sender, now)
+                        : account_wait;
+        std::string why = wait == SteadyClock::duration::zero() ? "waiting for a free request slot"
+                          : account_wait >= wait               ? "waiting for account rate limit"
+                                                               : "waiting for sender rate limit";
+        RowUpdate update = update_for(job, "retrying");
+        update.next_attempt_at = std::chrono::system_clock::now() +
+                                 std::chrono::duration_cast<SystemTime::duration>(wait);
+        update.last_error = why;
+        finish(serial, std::move(update));
+    }
+
+    // A retryable failure where nothing reached Plivo (or it is still to be settled).
+    void retry_later(std::uint64_t serial, Job& job, const std::string& error,
+                     std::optional<std::chrono::seconds> retry_after, SteadyTime) {
+        RetryDecision decision = retry.next(job.message.attempts, error, retry_after, config.random);
+        RowUpdate update = update_for(job, decision.give_up ? "failed" : "retrying");
+        if (decision.give_up) {
+            update.last_error = safe(decision.reason);
+        } else {
+            update.last_error = safe(error);
+            update.next_attempt_at = std::chrono::system_clock::now() + decision.delay;
+        }
+        finish(serial, std::move(update));
+    }
+
+    // --- settling ------------------------------------------------------------------
+
+    // The outcome stays unknown: try again after a backoff, never resend meanwhile.
+    void list_failed(std::uint64_t serial, Job& job, const std::string& reason, SteadyTime) {
+        RetryDecision decision =
+            retry.next(job.message.attempts, reason, std::nullopt, config.random);
+        RowUpdate update = update_for(job, decision.give_up ? "failed" : "retrying");
+        if (decision.give_up) {
+            update.last_error = safe(
+                "outcome could not be confirmed with Plivo after " +
+                std::to_string(job.message.attempts) + " attempts (" + reason +
+                "); the message may have been delivered");
+        } else {
+            update.last_error =
+                safe("settling an earlier attempt's outcome with Plivo failed: " + reason);
+            update.next_attempt_at = std::chrono::system_clock::now() + decision.delay;
+        }
+        update.unsettled_since = job.message.unsettled_since;
+        finish(serial, std::move(update));
+    }
+
+    void on_list_result(std::uint64_t serial, Job& job, const HttpResult& result, SteadyTime now) {
+        if (result.curl_code != CURLE_OK || result.http_status < 200 || result.http_status >= 300) {
+            std::string reason;
+            if (result.curl_code != CURLE_OK) {
+                reason = "list request failed: " + clean_remote_text(result.curl_error, 300) +
+                         " (curl error " + std::to_string(static_cast<int>(result.curl_code)) + ")";
+            } else {
+                reason = "list request answered HTTP " + std::to_string(result.http_status) +
+                         ": " + reply_error_text(parse_send_reply(result.body));
+            }
+            if (result.http_status == 429) {
+                std::optional<std::chrono::seconds> retry_after;
+                if (result.retry_after)
+                    retry_after = parse_retry_after(*result.retry_after,
+                                                    std::chrono::system_clock::now());
+                limiter.on_rate_limited(now, retry_after);
+            }
+            list_failed(serial, job, reason, now);
+            return;
+        }
+        std::optional<MessageList> page;
+        if (!result.body_truncated) page = parse_message_list(result.body);
+        if (!page) {
+            list_failed(serial, job,
+                        "list reply unreadable: " +
+                            (result.body_truncated ? std::string("body too long")
+                                                   : reply_error_text(parse_send_reply(result.body))),
+                        now);
+            return;
+        }
+        job.objects.insert(job.objects.end(), page->objects.begin(), page->objects.end());
+        ++job.pages_read;
+        if (has_next_page(*page) && job.pages_read < kMaxListPages) {
+            hold(job, Step::WaitList, now);  // next page
+            return;
+        }
+        SettleResult first = settle_unknown(settle_query(job), job.objects, !has_next_page(*page));
+        if (first.verdict == SettleVerdict::Incomplete) {
+            list_failed(serial, job,
+                        "more than " + std::to_string(kMaxListPages * kListPageSize) +
+                            " messages listed for the recipient; not every page was read",
+                        now);
+        } else if (first.candidates.empty()) {
+            not_found(job, now);
+        } else {
+            job.step = Step::WaitCheck;
+            checks[job.message.id] = serial;
+            checks_out.push_back(SettleCheck{job.message.id, first.candidates});
+        }
+    }
+
+    // Plivo has no such message: resend, in this same claim.
+    void not_found(Job& job, SteadyTime now) { hold(job, Step::WaitSend, now); }
+
+    void settle(std::uint64_t serial, Job& job, const std::set<std::string>& owned,
+                SteadyTime now) {
+        SettleQuery query = settle_query(job);
+        query.known_uuids = owned;
+        forget_old_uuids(now);
+        query.known_uuids.insert(assigned.begin(), assigned.end());
+        SettleResult result = settle_unknown(query, job.objects, true);
+        if (result.verdict == SettleVerdict::NotFound) {
+            not_found(job, now);
+            pump(now);
+            return;
+        }
+        if (result.verdict != SettleVerdict::Found && result.verdict != SettleVerdict::Ambiguous) {
+            list_failed(serial, job, "settling was incomplete", now);  // cannot happen
+            return;
+        }
+        nlohmann::json info;
+        std::string uuid;
+        if (result.verdict == SettleVerdict::Found) {
+            uuid = result.message->message_uuid;
+            info["settled"] = "found";
+            info["message_state"] = result.message->message_state;
+        } else {
+            uuid = oldest(job, result.candidates);
+            info["settled"] = "ambiguous";
+        }
+        info["candidates"] = result.candidates;
+        RowUpdate update = update_for(job, "sent");
+        update.plivo_message_uuid = uuid;
+        update.status_info_json = dump(info);
+        if (result.verdict == SettleVerdict::Found) {
+            update.clear_last_error = true;
+        } else {
+            update.last_error = safe(
+                "outcome settled as ambiguous: " + std::to_string(result.candidates.size()) +
+                " unclaimed messages to this number fit; taken as sent (" + uuid +
+                ") and never resent");
+        }
+        update.clear_unsettled = true;
+        remember_uuid(uuid, now);
+        finish(serial, std::move(update));
+    }
+
+    // The candidate Plivo listed first in time; unreadable times come last.
+    std::string oldest(const Job& job, const std::vector<std::string>& candidates) const {
+        std::vector<std::pair<std::optional<SystemTime>, std::string>> timed;
+        for (const std::string& uuid : candidates) {
+            std::optional<SystemTime> time;
+            for (const ListedMessage& message : job.objects) {
+                if (message.message_uuid == uuid) {
+                    time = parse_plivo_time(message.message_time);
+                    break;
+                }
+            }
+            timed.emplace_back(time, uuid);
+        }
+        std::stable_sort(timed.begin(), timed.end(), [](const auto& a, const auto& b) {
+            if (a.first && b.first) return *a.first < *b.first;
+            return a.first.has_value() && !b.first.has_value();
+        });
+        return timed.front().second;
+    }
+
+    // --- sending -------------------------------------------------------------------
+
+    void on_post_result(std::uint64_t serial, Job& job, const HttpResult& result, SteadyTime now) {
+        SystemTime wall = std::chrono::system_clock::now();
+        SendOutcome outcome = classify_send(result, wall);
+        std::string described = describe_outcome(outcome);
+        const int attempts = job.message.attempts;
+        RowUpdate update = update_for(job, "retrying");
+        if (result.http_status != 0) update.last_http_status = result.http_status;
+
+        if (auto* accepted = std::get_if<Accepted>(&outcome)) {
+            update.status = "sent";
+            update.plivo_message_uuid = accepted->message_uuids.front();
+            nlohmann::json info;
+            info["api_id"] = safe(accepted->api_id);
+            info["message"] = safe(accepted->message);
+            info["message_uuid"] = accepted->message_uuids;
+            update.status_info_json = dump(info);
+            update.clear_last_error = true;
+            update.clear_unsettled = true;
+            for (const std::string& uuid : accepted->message_uuids) remember_uuid(uuid, now);
+        } else if (auto* rejected = std::get_if<Rejected>(&outcome)) {
+            update.status = "failed";
+            update.error_code = "http_" + std::to_string(rejected->http_status);
+            update.last_error = safe(described);
+            update.clear_unsettled = true;
+        } else if (auto* unknown = std::get_if<OutcomeUnknown>(&outcome)) {
+            RetryDecision decision =
+                retry.next(attempts, described, unknown->retry_after, config.random);
+            update.unsettled_since = job.attempt_started;
+            if (decision.give_up) {
+                update.status = "failed";
+                update.last_error = safe("outcome unknown after " + std::to_string(attempts) +
+                                         (attempts == 1 ? " attempt: " : " attempts: ") +
+                                         unknown->reason + "; it may have been delivered");
+            } else {
+                update.last_error = safe(described);
+                update.next_attempt_at =
+                    wall + std::max<milliseconds>(decision.delay, config.settle_delay);
+            }
+        } else {
+            std::optional<std::chrono::seconds> retry_after;
+            if (auto* limited = std::get_if<RateLimited>(&outcome)) {
+                retry_after = limited->retry_after;
+                limiter.on_rate_limited(now, retry_after);
+            }
+            RetryDecision decision = retry.next(attempts, described, retry_after, config.random);
+            update.clear_unsettled = true;  // this attempt was certainly not accepted
+            if (decision.give_up) {
+                update.status = "failed";
+                update.last_error = safe(decision.reason);
+            } else {
+                update.last_error = safe(described);
+                update.next_attempt_at = wall + decision.delay;
+            }
+        }
+        finish(serial, std::move(update));
+    }
+
+    void on_result(const HttpResult& result, SteadyTime now) {
+        auto found = wire.find(result.id);
+        if (found == wire.end()) return;
+        std::uint64_t serial = found->second;
+        wire.erase(found);
+        Job& job = jobs.at(serial);
+        if (job.step == Step::Posting) {
+            on_post_result(serial, job, result, now);
+        } else {
+            on_list_result(serial, job, result, now);
+        }
+    }
+
+    // --- shutdown ------------------------------------------------------------------
+
+    // Back to the queue at once; an earlier unsettled_since stays (settled before any send).
+    void requeue_now(std::uint64_t serial, Job& job, const std::string& why) {
+        RowUpdate update = update_for(job, "retrying");
+        update.next_attempt_at = std::chrono::system_clock::now();
+        update.last_error = why;
+        finish(serial, std::move(update));
+    }
+
+    void abort_everything() {
+        std::vector<HttpResult> results = driver->abort_all();
+        SteadyTime now = SteadyClock::now();
+        for (const HttpResult& result : results) {
+            auto found = wire.find(result.id);
+            if (found == wire.end()) continue;
+            std::uint64_t serial = found->second;
+            wire.erase(found);
+            Job& job = jobs.at(serial);
+            if (job.step == Step::Posting && result.curl_code == CURLE_OK) {
+                on_post_result(serial, job, result, now);  // a complete answer came first
+            } else if (job.step == Step::Posting && result.body_may_have_been_sent) {
+                RowUpdate update = update_for(job, "retrying");
+                update.unsettled_since = job.attempt_started;
+                update.next_attempt_at = std::chrono::system_clock::now() + config.settle_delay;
+                update.last_error =
+                    "attempt interrupted (dispatcher stopping) after the request may have "
+                    "reached Plivo; its outcome is settled before any resend";
+                finish(serial, std::move(update));
+            } else if (job.step == Step::Posting) {
+                requeue_now(serial, job, "attempt interrupted (dispatcher stopping) before "
+                                         "the request was sent");
+            } else {
+                requeue_now(serial, job, "settling interrupted (dispatcher stopping)");
+            }
+        }
+        wire.clear();
+        std::vector<std::uint64_t> rest;
+        for (auto& entry : jobs) rest.push_back(entry.first);
+        for (std::uint64_t serial : rest) {
+            Job& job = jobs.at(serial);
+            requeue_now(serial, job,
+                        job.step == Step::WaitSend ? "not sent (dispatcher stopping)"
+                                                   : "settling interrupted (dispatcher stopping)");
+        }
+        checks.clear();
+        checks_out.clear();
+    }
+
+    // The earliest time a held message can start or must go back; nullopt: none held.
+    std::optional<milliseconds> held_wakeup(SteadyTime now) {
+        std::optional<milliseconds> best;
+        bool free = slot_free();
+        auto account_wait = limiter.account_wait_time(now);
+        for (auto& [serial, job] : jobs) {
+            if (job.step != Step::WaitSend && job.step != Step::WaitList) continue;
+            auto due = job.held_since + config.max_hold - now;
+            if (free) {
+                auto wait = job.step == Step::WaitSend
+                                ? limiter.wait_time(job.message.params.sender, now)
+                                : account_wait;
+                due = std::min(due, wait);
+            }
+            milliseconds ms = ceil_ms(due);
+            if (!best || ms < *best) best = ms;
+        }
+        return best;
+    }
+};
+
+DispatchEngine::DispatchEngine(const EngineConfig& config) : state_(new State(config)) {}
+
+DispatchEngine::~DispatchEngine() { delete state_; }
+
+void DispatchEngine::configure(const EngineConfig& config) {
+    State& s = *state_;
+    // Validate everything before changing anything.
+    if (config.http.max_in_flight == 0)
+        throw std::invalid_argument("max_in_flight must be at least 1");
+    RetryPolicy retry(config.retry);
+    RateLimiter check(config.limits, SteadyClock::now());
+    (void)check;
+    s.driver->reconfigure(config.http);  // in-flight transfers go on under their settings
+    s.limiter.configure(config.limits, SteadyClock::now());
+    s.retry = retry;
+    UniformRandom random = s.config.random;
+    s.config = config;
+    if (!s.config.random) s.config.random = random;
+}
+
+std::size_t DispatchEngine::claim_capacity(std::chrono::steady_clock::time_point now) {
+    State& s = *state_;
+    s.pump(now);
+    std::size_t limit = s.config.http.max_in_flight;
+    std::size_t slots = limit > s.jobs.size() ? limit - s.jobs.size() : 0;
+    // Claim what the account can send within the next quarter second, not only what it
+    // can send this instant: with a small burst, claiming one token's worth at a time
+    // would cost a transaction per message. The engine holds the rest until their turn.
+    double tokens = s.limiter.account_tokens(now);
+    if (tokens <= 0 && s.limiter.account_wait_time(now) > std::chrono::milliseconds(250)) return 0;
+    double allowance = std::max(0.0, tokens) + s.limiter.account_rate_now() * 0.25;
+    std::size_t whole = static_cast<std::size_t>(allowance);
+    return std::min(slots, std::max<std::size_t>(whole, tokens >= 1 ? 1 : 0));
+}
+
+void DispatchEngine::add_claimed(std::vector<ClaimedMessage> messages,
+                                 std::chrono::steady_clock::time_point now) {
+    State& s = *state_;
+    SystemTime wall = std::chrono::system_clock::now();
+    for (ClaimedMessage& message : messages) {
+        bool duplicate = false;  // the same row twice would be a worker bug: keep the first
+        for (auto& entry : s.jobs) duplicate = duplicate || entry.second.message.id == message.id;
+        if (duplicate) continue;
+        std::uint64_t serial = s.next_serial++;
+        Job& job = s.jobs[serial];
+        job.message = std::move(message);
+        if (!job.message.params.callback_url && s.config.default_callback_url)
+            job.message.params.callback_url = s.config.default_callback_url;
+        if (!job.message.unsettled_since) {
+            s.hold(job, Step::WaitSend, now);
+            continue;
+        }
+        SystemTime settle_at = *job.message.unsettled_since +
+                               std::chrono::duration_cast<SystemTime::duration>(s.config.settle_delay);
+        if (wall < settle_at) {  // too early: Plivo's list may lag behind its queue
+            RowUpdate update = update_for(job, "retrying");
+            update.next_attempt_at = settle_at;
+            update.unsettled_since = job.message.unsettled_since;
+            s.finish(serial, std::move(update));
+            continue;
+        }
+        s.hold(job, Step::WaitList, now);
+    }
+    s.pump(now);
+}
+
+void DispatchEngine::perform(std::chrono::milliseconds max_wait) {
+    State& s = *state_;
+    s.pump(SteadyClock::now());
+    milliseconds wait = max_wait;
+    if (auto held = s.held_wakeup(SteadyClock::now())) wait = std::min(wait, *held);
+    std::vector<HttpResult> results;
+    bool broken = false;
+    try {
+        results = s.driver->perform(wait);
+    } catch (const HttpDriverError&) {
+        // The multi handle cannot be trusted: stop its transfers and judge each by its
+        // evidence (sent or not, like any failed attempt), then go on with a fresh driver.
+        results = s.driver->abort_all();
+        broken = true;
+    }
+    SteadyTime now = SteadyClock::now();
+    for (const HttpResult& result : results) s.on_result(result, now);
+    if (broken) s.driver = std::make_unique<HttpDriver>(s.config.http);  // may throw: rare
+    s.pump(SteadyClock::now());
+}
+
+std::vector<SettleCheck> DispatchEngine::take_settle_checks() {
+    std::vector<SettleCheck> checks = std::move(state_->checks_out);
+    state_->checks_out.clear();
+    return checks;
+}
+
+void DispatchEngine::resolve_settle_check(const std::string& id,
+                                          const std::set<std::string>& owned_uuids,
+                                          std::chrono::steady_clock::time_point now) {
+    State& s = *state_;
+    auto found = s.checks.find(id);
+    if (found == s.checks.end()) return;  // unknown, or given back by abort_all()
+    std::uint64_t serial = found->second;
+    s.checks.erase(found);
+    Job& job = s.jobs.at(serial);
+    job.step = Step::WaitList;  // not WaitCheck any more (finish() must not look it up)
+    s.settle(serial, job, owned_uuids, now);
+}
+
+void DispatchEngine::cancel_settle_check(const std::string& id,
+                                         std::chrono::steady_clock::time_point now) {
+    State& s = *state_;
+    auto found = s.checks.find(id);
+    if (found == s.checks.end()) return;
+    std::uint64_t serial = found->second;
+    s.checks.erase(found);
+    Job& job = s.jobs.at(serial);
+    job.step = Step::WaitList;
+    s.list_failed(serial, job, "could not look up which candidate uuids are already ours", now);
+}
+
+std::vector<RowUpdate> DispatchEngine::take_updates() {
+    std::vector<RowUpdate> updates = std::move(state_->updates);
+    state_->updates.clear();
+    return updates;
+}
+
+std::size_t DispatchEngine::in_flight() const { return state_->wire.size(); }
+
+std::size_t DispatchEngine::held() const { return state_->jobs.size() - state_->wire.size(); }
+
+std::optional<std::chrono::milliseconds> DispatchEngine::next_wakeup(
+    std::chrono::steady_clock::time_point now) {
+    State& s = *state_;
+    s.pump(now);
+    if (!s.updates.empty() || !s.checks_out.empty() || !s.wire.empty()) return milliseconds(0);
+    return s.held_wakeup(now);
+}
+
+void DispatchEngine::abort_all() { state_->abort_everything(); }
+
+std::string row_updates_json(const std::vector<RowUpdate>& updates) {
+    nlohmann::json rows = nlohmann::json::array();
+    auto text_or_null = [](const std::optional<std::string>& value) -> nlohmann::json {
+        return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+    };
+    auto time_or_null = [](const std::optional<SystemTime>& value) -> nlohmann::json {
+        return value ? nlohmann::json(iso_utc(*value)) : nlohmann::json(nullptr);
+    };
+    for (const RowUpdate& update : updates) {
+        nlohmann::json row;
+        row["id"] = update.id;
+        row["status"] = update.status;
+        row["plivo_message_uuid"] = text_or_null(update.plivo_message_uuid);
+        if (update.status_info_json) {
+            nlohmann::json info = nlohmann::json::parse(*update.status_info_json, nullptr, false);
+            if (info.is_discarded() || !info.is_object())
+                info = nlohmann::json{{"text", *update.status_info_json}};
+            row["plivo_status_info"] = std::move(info);
+        } else {
+            row["plivo_status_info"] = nullptr;
+        }
+        row["error_code"] = text_or_null(update.error_code);
+        row["last_error"] = text_or_null(update.last_error);
+        row["clear_last_error"] = update.clear_last_error;
+        row["last_http_status"] =
+            update.last_http_status ? nlohmann::json(*update.last_http_status) : nlohmann::json(nullptr);
+        row["next_attempt_at"] = time_or_null(update.next_attempt_at);
+        row["unsettled_since"] = time_or_null(update.unsettled_since);
+        row["clear_unsettled"] = update.clear_unsettled;
+        rows.push_back(std::move(row));
+    }
+    return dump(rows);
+}
+
+}  // namespace plivo

@@ -1,0 +1,144 @@
+// The sending engine the background worker drives: claimed messages in, row updates
+// out. It owns the libcurl driver, the rate limiter, the retry policy and the settling
+// of unknown outcomes, and never touches Postgres — the worker claims rows, hands them
+// over, and writes back what the engine decided, in its own short transactions.
+//
+// Worker loop:
+//   engine.configure(config)                          (start, and on SIGHUP)
+//   loop:
+//     n = engine.claim_capacity(now)                  (0: nothing to claim now)
+//     rows = claim up to n due rows (FOR UPDATE SKIP LOCKED, lease, attempts + 1)
+//     engine.add_claimed(rows, now)                   (starts what the rate limits allow)
+//     engine.perform(max_wait)                        (when engine.in_flight() > 0)
+//     for each engine.take_settle_checks(): look up which candidate uuids we already own,
+//         engine.resolve_settle_check(id, owned, now)
+//     write engine.take_updates() back in one UPDATE  (row_updates_json)
+//     sleep until the latch or engine.next_wakeup(now)
+//
+// Every claimed message ends in exactly one RowUpdate (sent, retrying or failed) unless
+// the engine is destroyed first; abort_all() turns in-flight work into updates that
+// keep the outcome honest (retrying, unsettled when the request may have left).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "http_driver.hpp"
+#include "plivo_request.hpp"
+#include "rate_limiter.hpp"
+#include "retry_policy.hpp"
+
+namespace plivo {
+
+using SystemTime = std::chrono::system_clock::time_point;
+
+struct EngineConfig {
+    PlivoAccount account;
+    HttpDriverConfig http;
+    RetryConfig retry;
+    RateLimits limits;
+    // An unknown outcome is settled no sooner than this after the uncertain attempt.
+    std::chrono::milliseconds settle_delay{60000};
+    std::optional<std::string> default_callback_url;  // plivo.callback_url
+    // A claimed message waiting this long for its sender's (or the account's) tokens goes
+    // back to the queue as 'retrying' instead, well inside the worker's lease (60 s).
+    std::chrono::milliseconds max_hold{20000};
+    // Jitter for the retry backoff; empty: make_uniform_random(). configure() with an
+    // empty one keeps the current generator. Tests inject a fixed one.
+    UniformRandom random;
+};
+
+// One row the worker claimed (status is now 'sending', attempts already counts this one).
+struct ClaimedMessage {
+    std::string id;  // message_logs.id, as text
+    SendParams params;
+    int attempts = 1;
+    // Set when an earlier attempt may have reached Plivo without a known answer: the
+    // engine settles it through the list API before any resend.
+    std::optional<SystemTime> unsettled_since;
+};
+
+// What to write back into the row. Fields left nullopt are left unchanged, except
+// lease_expires_at which is always cleared.
+struct RowUpdate {
+    std::string id;
+    std::string status;  // sent, retrying or failed
+    std::optional<std::string> plivo_message_uuid;
+    std::optional<std::string> status_info_json;  // becomes plivo_status_info (a JSON object)
+    std::optional<std::string> error_code;
+    std::optional<std::string> last_error;  // NULL it with clear_last_error
+    bool clear_last_error = false;
+    std::optional<long> last_http_status;
+    std::optional<SystemTime> next_attempt_at;  // retrying: when
+    std::optional<SystemTime> unsettled_since;  // set: the attempt may have reached Plivo
+    bool clear_unsettled = false;               // the outcome is now known
+};
+
+// Candidate uuids from Plivo's list for one message: the worker answers which of them
+// other rows already own.
+struct SettleCheck {
+    std::string id;
+    std::vector<std::string> candidate_uuids;
+};
+
+class DispatchEngine {
+public:
+    explicit DispatchEngine(const EngineConfig& config);
+    ~DispatchEngine();
+    DispatchEngine(const DispatchEngine&) = delete;
+    DispatchEngine& operator=(const DispatchEngine&) = delete;
+
+    // New settings (SIGHUP). In-flight requests finish under the old ones; a new
+    // max_in_flight applies as they do.
+    void configure(const EngineConfig& config);
+
+    // How many rows to claim now: free in-flight slots minus messages held back by
+    // a sender's rate limit, and never more than the account's tokens allow.
+    std::size_t claim_capacity(std::chrono::steady_clock::time_point now);
+
+    void add_claimed(std::vector<ClaimedMessage> messages,
+                     std::chrono::steady_clock::time_point now);
+
+    // Moves HTTP along for at most max_wait; finished attempts become updates,
+    // settle checks, or follow-up requests (next list page, the resend after NotFound).
+    void perform(std::chrono::milliseconds max_wait);
+
+    std::vector<SettleCheck> take_settle_checks();
+    void resolve_settle_check(const std::string& id, const std::set<std::string>& owned_uuids,
+                              std::chrono::steady_clock::time_point now);
+
+    // The worker could not answer a settle check (its transaction failed): the message
+    // goes back to the queue, still unsettled, to be settled again after a backoff.
+    // Never answer with an empty owned set instead: a candidate another row owns could
+    // then be taken for this message, which would be marked sent without having been.
+    void cancel_settle_check(const std::string& id, std::chrono::steady_clock::time_point now);
+
+    std::vector<RowUpdate> take_updates();
+
+    std::size_t in_flight() const;  // requests on the wire
+    std::size_t held() const;       // claimed, waiting for a sender's tokens or a settle check
+    // How long the worker may sleep before the engine needs it (nullopt: until woken).
+    // Also starts held messages whose tokens have come and returns those held too long,
+    // so a worker that calls perform() only while in_flight() > 0 loses nothing: zero
+    // when updates or settle checks wait to be taken or a request was just started.
+    std::optional<std::chrono::milliseconds> next_wakeup(std::chrono::steady_clock::time_point now);
+
+    // Shutdown: stop every transfer; each claimed message gets its honest update.
+    void abort_all();
+
+    struct State;
+
+private:
+    State* state_;
+};
+
+// The updates as a JSON array for jsonb_to_recordset: id, status, plivo_message_uuid,
+// plivo_status_info (object), error_code, last_error, clear_last_error, last_http_status,
+// next_attempt_at and unsettled_since (ISO 8601 UTC), clear_unsettled.
+std::string row_updates_json(const std::vector<RowUpdate>& updates);
+
+}  // namespace plivo
