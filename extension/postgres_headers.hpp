@@ -11,6 +11,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/trigger.h"
+#include "funcapi.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"

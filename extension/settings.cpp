@@ -3,6 +3,12 @@
 
 #include "guard.hpp"
 
+#include <cstdio>
+#include <exception>
+
+#include "input_error.hpp"
+#include "sender_rates.hpp"
+
 extern "C" {
 #include "catalog/pg_authid.h"
 #include "catalog/pg_extension.h"
@@ -37,13 +43,34 @@ bool check_auth_token(char** newval, void** extra, GucSource source) {
             return true;
         default:
             GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
-            GUC_check_errmsg("plivo.auth_token can only be set in postgresql.conf or with ALTER SYSTEM");
+            GUC_check_errmsg(
+                "plivo.auth_token can only be set in postgresql.conf or with ALTER SYSTEM");
             GUC_check_errhint(
                 "Values set per database, per role, per function or per session can be read "
                 "by other roles; use ALTER SYSTEM SET plivo.auth_token or the Supabase Vault "
                 "secret plivo_auth_token.");
             return false;
     }
+}
+
+// Rejects a malformed plivo.sender_rate_limits when it is set, not when the worker
+// reads it. C++ exceptions must not leave a GUC hook: the message is copied out.
+bool check_sender_rate_limits(char** newval, void** extra, GucSource source) {
+    if (*newval == nullptr || (*newval)[0] == '\0') return true;
+    char message[512] = {0};
+    try {
+        plivo::parse_sender_rates(*newval);
+        return true;
+    } catch (const plivo::InputError& error) {
+        snprintf(message, sizeof message, "%s: %s", error.what(), error.detail().c_str());
+    } catch (const std::exception& error) {
+        snprintf(message, sizeof message, "%s", error.what());
+    }
+    GUC_check_errmsg("%s", message);
+    GUC_check_errhint(
+        "Write comma-separated number=rate pairs, for example "
+        "'+14155550100=25, +14155550111=0.2'.");
+    return false;
 }
 
 bool check_http_url_setting(char** newval, void** extra, GucSource source) {
@@ -59,8 +86,8 @@ bool check_http_url_setting(char** newval, void** extra, GucSource source) {
 void define_settings() {
     DefineCustomStringVariable(
         "plivo.auth_id", "Plivo auth id (MA… or SA…) that messages are sent with.",
-        "Empty: the Supabase Vault secret plivo_auth_id is used when it exists.",
-        &settings.auth_id, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+        "Empty: the Supabase Vault secret plivo_auth_id is used when it exists.", &settings.auth_id,
+        "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomStringVariable(
         "plivo.auth_token", "Plivo auth token; superuser-only and never shown.",
         "Set it in postgresql.conf or with ALTER SYSTEM. Empty: the Supabase Vault secret "
@@ -69,52 +96,56 @@ void define_settings() {
         GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, check_auth_token, nullptr,
         show_auth_token);
     DefineCustomStringVariable(
-        "plivo.sender_number", "Default sender number (E.164) when a message names none.",
-        nullptr, &settings.sender_number, "", PGC_USERSET, 0, nullptr, nullptr, nullptr);
+        "plivo.sender_number", "Default sender number (E.164) when a message names none.", nullptr,
+        &settings.sender_number, "", PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("plivo.api_url", "Base URL of Plivo's REST API.",
+                               "Point it at the Plivo simulator for tests.", &settings.api_url,
+                               "https://api.plivo.com", PGC_SIGHUP, 0, check_http_url_setting,
+                               nullptr, nullptr);
     DefineCustomStringVariable(
-        "plivo.api_url", "Base URL of Plivo's REST API.",
-        "Point it at the Plivo simulator for tests.", &settings.api_url,
-        "https://api.plivo.com", PGC_SIGHUP, 0, check_http_url_setting, nullptr, nullptr);
-    DefineCustomStringVariable(
-        "plivo.callback_url", "Delivery-report URL sent with messages that name none.",
-        nullptr, &settings.callback_url, "", PGC_SIGHUP, 0, check_http_url_setting, nullptr,
-        nullptr);
-    DefineCustomStringVariable(
-        "plivo.database", "Database the dispatcher worker runs in.", nullptr,
-        &settings.database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
-    DefineCustomIntVariable(
-        "plivo.max_in_flight", "Requests to Plivo in flight at once.", nullptr,
-        &settings.max_in_flight, 16, 1, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
-    DefineCustomIntVariable(
-        "plivo.max_attempts", "Attempts before a message is marked failed.", nullptr,
-        &settings.max_attempts, 5, 1, 100, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
-    DefineCustomIntVariable(
-        "plivo.request_timeout", "Timeout of one request to Plivo.", nullptr,
-        &settings.request_timeout_ms, 10000, 100, 300000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
-        nullptr, nullptr);
+        "plivo.callback_url", "Delivery-report URL sent with messages that name none.", nullptr,
+        &settings.callback_url, "", PGC_SIGHUP, 0, check_http_url_setting, nullptr, nullptr);
+    DefineCustomStringVariable("plivo.database", "Database the dispatcher worker runs in.", nullptr,
+                               &settings.database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr,
+                               nullptr);
+    DefineCustomIntVariable("plivo.max_in_flight", "Requests to Plivo in flight at once.", nullptr,
+                            &settings.max_in_flight, 16, 1, 1024, PGC_SIGHUP, 0, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("plivo.max_attempts", "Attempts before a message is marked failed.",
+                            nullptr, &settings.max_attempts, 5, 1, 100, PGC_SIGHUP, 0, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable("plivo.request_timeout", "Timeout of one request to Plivo.", nullptr,
+                            &settings.request_timeout_ms, 10000, 100, 300000, PGC_SIGHUP,
+                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
     DefineCustomRealVariable(
         "plivo.account_rate_limit", "Requests per second to Plivo for the whole account.",
         "Plivo allows 300 requests per 5 seconds.", &settings.account_rate_limit, 60.0, 0.01,
         100000.0, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
-    DefineCustomRealVariable(
-        "plivo.sender_rate_limit", "Requests per second for each sender number by default.",
-        nullptr, &settings.sender_rate_limit, 10.0, 0.01, 100000.0, PGC_SIGHUP, 0, nullptr,
-        nullptr, nullptr);
-    DefineCustomStringVariable(
-        "plivo.sender_rate_limits", "Per-number rate overrides: '+14155550100=25, +1...=0.2'.",
-        nullptr, &settings.sender_rate_limits, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomRealVariable("plivo.sender_rate_limit",
+                             "Requests per second for each sender number by default.", nullptr,
+                             &settings.sender_rate_limit, 10.0, 0.01, 100000.0, PGC_SIGHUP, 0,
+                             nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("plivo.sender_rate_limits",
+                               "Per-number rate overrides: '+14155550100=25, +1...=0.2'.", nullptr,
+                               &settings.sender_rate_limits, "", PGC_SIGHUP, 0,
+                               check_sender_rate_limits, nullptr, nullptr);
     DefineCustomIntVariable(
         "plivo.lease_time", "How long a claimed message stays reserved for one attempt.",
         "After it, a crashed attempt is taken up again (its outcome settled first).",
-        &settings.lease_seconds, 60, 5, 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
+        &settings.lease_seconds, 60, 5, 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("plivo.retry_base_delay",
+                            "First retry delay; doubled per attempt, with jitter.", nullptr,
+                            &settings.retry_base_ms, 1000, 1, 3600000, PGC_SIGHUP, GUC_UNIT_MS,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("plivo.retry_max_delay", "Cap on the retry delay.", nullptr,
+                            &settings.retry_cap_ms, 300000, 1, 86400000, PGC_SIGHUP, GUC_UNIT_MS,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "plivo.settle_delay",
+        "Wait before asking Plivo whether an attempt with an unknown outcome was queued.",
+        "Plivo's message list may lag behind its queue; settling too early risks a duplicate.",
+        &settings.settle_delay_ms, 60000, 0, 3600000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
         nullptr);
-    DefineCustomIntVariable(
-        "plivo.retry_base_delay", "First retry delay; doubled per attempt, with jitter.",
-        nullptr, &settings.retry_base_ms, 1000, 1, 3600000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
-        nullptr, nullptr);
-    DefineCustomIntVariable(
-        "plivo.retry_max_delay", "Cap on the retry delay.", nullptr, &settings.retry_cap_ms,
-        300000, 1, 86400000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("plivo");
 }
 

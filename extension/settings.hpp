@@ -23,6 +23,7 @@ struct Settings {
     int lease_seconds;
     int retry_base_ms;
     int retry_cap_ms;
+    int settle_delay_ms;  // wait before settling an unknown outcome through the list API
 };
 
 extern Settings settings;

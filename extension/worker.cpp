@@ -1,22 +1,57 @@
-// The dispatcher worker's registration, shared memory, and the wake-up at commit.
+// The dispatcher background worker: registration, shared memory, the wake-up at
+// commit, and the loop that claims due messages, hands them to the DispatchEngine
+// (dispatcher/), and writes the outcomes back — each step its own short transaction,
+// never one open across HTTP.
 #include "worker.hpp"
 
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <curl/curl.h>
+
+#include "dispatch_engine.hpp"
+#include "guard.hpp"
+#include "input_error.hpp"
+#include "sender_rates.hpp"
+#include "settings.hpp"
 #include "worker_shared.hpp"
 
 extern "C" {
+#include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+PGDLLEXPORT void plivo_dispatcher_main(Datum argument);
+PG_FUNCTION_INFO_V1(plivo_worker_status);
+PG_FUNCTION_INFO_V1(plivo_wake_dispatcher);
 }
 
 namespace pg_plivo {
 namespace {
+
+constexpr const char* kVersion = "0.1.0";
+constexpr long kHousekeepingMs = 5000;  // expired leases, credentials, heartbeat
+constexpr long kCredentialRefreshMs = 60000;
+constexpr auto kPerformSlice = std::chrono::milliseconds(5);
 
 WorkerShared* shared_state = nullptr;
 shmem_request_hook_type previous_shmem_request_hook = nullptr;
 shmem_startup_hook_type previous_shmem_startup_hook = nullptr;
 bool wake_pending = false;
 bool xact_callback_registered = false;
+volatile sig_atomic_t shutdown_requested = false;
 
 void request_shared_memory() {
     if (previous_shmem_request_hook) previous_shmem_request_hook();
@@ -60,6 +95,577 @@ void on_transaction_end(XactEvent event, void*) {
     }
 }
 
+void handle_sigterm(SIGNAL_ARGS) {
+    int saved_errno = errno;
+    shutdown_requested = true;
+    SetLatch(MyLatch);
+    errno = saved_errno;
+}
+
+void leave_shared_state(int, Datum) {
+    if (!shared_state) return;
+    SpinLockAcquire(&shared_state->mutex);
+    if (shared_state->pid == MyProcPid) {
+        shared_state->latch = nullptr;
+        shared_state->pid = 0;
+        shared_state->in_flight = 0;
+    }
+    SpinLockRelease(&shared_state->mutex);
+}
+
+void publish_heartbeat(std::size_t in_flight, uint64 claimed_now) {
+    if (!shared_state) return;
+    TimestampTz now = GetCurrentTimestamp();
+    SpinLockAcquire(&shared_state->mutex);
+    shared_state->heartbeat_at = now;
+    shared_state->in_flight = static_cast<uint32>(in_flight);
+    shared_state->attempts_started += claimed_now;
+    SpinLockRelease(&shared_state->mutex);
+}
+
+using SteadyClock = std::chrono::steady_clock;
+
+std::string copy_and_free(char* value) {
+    if (value == nullptr) return std::string();
+    std::string result(value);
+    pfree(value);
+    return result;
+}
+
+// ---------------------------------------------------------------------------------
+// SQL the worker runs. Every name is qualified; the worker's search_path is not trusted.
+
+// Claims due messages: FOR UPDATE SKIP LOCKED, a lease, and the attempt counted.
+constexpr const char* kClaimSql =
+    "WITH due AS ("
+    "  SELECT id FROM plivo.message_logs"
+    "  WHERE status IN ('queued', 'retrying') AND next_attempt_at <= pg_catalog.now()"
+    "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+    " UPDATE plivo.message_logs m SET status = 'sending', attempts = m.attempts + 1,"
+    "   last_attempt_at = pg_catalog.clock_timestamp(),"
+    "   lease_expires_at = pg_catalog.clock_timestamp() + $2 * interval '1 millisecond'"
+    " FROM due WHERE m.id = due.id"
+    " RETURNING m.id::text, m.sender, m.recipient, m.message_type, m.message_text,"
+    "   pg_catalog.array_to_string(m.media_urls, E'\\n'), m.callback_url, m.attempts,"
+    "   pg_catalog.date_part('epoch', m.unsettled_since)";
+
+// Writes the engine's decisions back, in place, in one statement.
+constexpr const char* kApplyUpdatesSql =
+    "UPDATE plivo.message_logs m SET"
+    "  status = u.status,"
+    "  plivo_message_uuid = coalesce(u.plivo_message_uuid, m.plivo_message_uuid),"
+    "  plivo_status_info = coalesce(u.plivo_status_info, m.plivo_status_info),"
+    "  error_code = coalesce(u.error_code, m.error_code),"
+    "  last_error = CASE WHEN u.clear_last_error THEN NULL"
+    "                    ELSE coalesce(u.last_error, m.last_error) END,"
+    "  last_http_status = coalesce(u.last_http_status, m.last_http_status),"
+    "  next_attempt_at = coalesce(u.next_attempt_at, m.next_attempt_at),"
+    "  unsettled_since = CASE WHEN u.clear_unsettled THEN NULL"
+    "                         ELSE coalesce(u.unsettled_since, m.unsettled_since) END,"
+    "  lease_expires_at = NULL"
+    " FROM pg_catalog.jsonb_to_recordset($1::jsonb) AS u(id uuid, status text,"
+    "   plivo_message_uuid text, plivo_status_info jsonb, error_code text, last_error text,"
+    "   clear_last_error boolean, last_http_status integer, next_attempt_at timestamptz,"
+    "   unsettled_since timestamptz, clear_unsettled boolean)"
+    " WHERE m.id = u.id AND m.status = 'sending'";
+
+// Attempts whose lease ran out were interrupted (a crash): their outcome is unknown.
+// On start-up every 'sending' row is such an orphan — there is only one worker.
+constexpr const char* kRecoverLeasesSql =
+    "UPDATE plivo.message_logs SET status = 'retrying', lease_expires_at = NULL,"
+    "  unsettled_since = coalesce(unsettled_since, last_attempt_at, pg_catalog.now()),"
+    "  next_attempt_at = coalesce(unsettled_since, last_attempt_at, pg_catalog.now())"
+    "                    + $2 * interval '1 millisecond',"
+    "  last_error = 'attempt interrupted (worker or server stopped); its outcome is settled "
+    "with Plivo before any resend'"
+    " WHERE status = 'sending' AND ($1 OR lease_expires_at < pg_catalog.now())";
+
+constexpr const char* kNextDueSql =
+    "SELECT pg_catalog.date_part('epoch', min(next_attempt_at) - pg_catalog.clock_timestamp())"
+    " FROM plivo.message_logs WHERE status IN ('queued', 'retrying')";
+
+constexpr const char* kOwnedUuidsSql =
+    "SELECT plivo_message_uuid FROM plivo.message_logs WHERE plivo_message_uuid = ANY($1)";
+
+// The prepared statements, kept across transactions.
+struct Plans {
+    SPIPlanPtr claim = nullptr;
+    SPIPlanPtr apply_updates = nullptr;
+    SPIPlanPtr recover = nullptr;
+    SPIPlanPtr next_due = nullptr;
+    SPIPlanPtr owned_uuids = nullptr;
+};
+Plans plans;
+
+SPIPlanPtr prepare_once(SPIPlanPtr& plan, const char* sql, int nargs, Oid* types) {
+    if (plan == nullptr) {
+        SPIPlanPtr fresh = SPI_prepare(sql, nargs, types);
+        if (fresh == nullptr) {
+            elog(ERROR, "pg_plivo: could not prepare worker statement: %s",
+                 SPI_result_code_string(SPI_result));
+        }
+        SPI_keepplan(fresh);
+        plan = fresh;
+    }
+    return plan;
+}
+
+void forget_plans() {
+    // Plans hold references to the table; after an error (the extension may have been
+    // dropped) start afresh. Freeing a kept plan is safe outside SPI.
+    for (SPIPlanPtr* plan : {&plans.claim, &plans.apply_updates, &plans.recover, &plans.next_due,
+                             &plans.owned_uuids}) {
+        if (*plan) SPI_freeplan(*plan);
+        *plan = nullptr;
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// One transaction of the loop.
+
+// Catalog lookups need a transaction of their own.
+bool extension_installed() {
+    return pg_call([] {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        Oid schema = get_namespace_oid("plivo", true);
+        bool installed = OidIsValid(schema) && OidIsValid(get_relname_relid("message_logs", schema));
+        CommitTransactionCommand();
+        return installed;
+    });
+}
+
+// The lease must outlast the longest time the engine may hold a message (waiting for
+// a sender's tokens, then up to five list pages and the send, each up to the request
+// timeout); otherwise housekeeping would take up a message the worker still handles.
+int effective_lease_ms() {
+    long engine_ms = 20000L + 7L * settings.request_timeout_ms;
+    long lease_ms = static_cast<long>(settings.lease_seconds) * 1000L;
+    return static_cast<int>(std::min<long>(std::max(lease_ms, engine_ms), INT32_MAX));
+}
+
+struct StepInput {
+    std::string updates_json;  // empty: none
+    std::vector<plivo::SettleCheck> settle_checks;
+    std::size_t claim_limit = 0;
+    bool recover_leases = false;
+    bool recover_all = false;
+};
+
+struct StepOutput {
+    std::vector<plivo::ClaimedMessage> claimed;
+    std::vector<std::pair<std::string, std::set<std::string>>> owned;  // per settle check
+    std::optional<double> next_due_seconds;
+    uint64 recovered = 0;
+};
+
+// Reads column `column` of result row `row` as text; nullopt for NULL.
+std::optional<std::string> result_text(uint64 row, int column) {
+    char* value = pg_call(
+        [&] { return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column); });
+    if (value == nullptr) return std::nullopt;
+    return copy_and_free(value);
+}
+
+plivo::ClaimedMessage claimed_from_row(uint64 row) {
+    plivo::ClaimedMessage message;
+    message.id = result_text(row, 1).value_or("");
+    message.params.sender = result_text(row, 2).value_or("");
+    message.params.recipient = result_text(row, 3).value_or("");
+    message.params.type = result_text(row, 4) == std::optional<std::string>("mms")
+                              ? plivo::MessageType::Mms
+                              : plivo::MessageType::Sms;
+    message.params.text = result_text(row, 5);
+    if (auto media = result_text(row, 6)) {
+        std::size_t start = 0;
+        while (start <= media->size()) {
+            std::size_t end = media->find('\n', start);
+            std::string url =
+                media->substr(start, end == std::string::npos ? std::string::npos : end - start);
+            if (!url.empty()) message.params.media_urls.push_back(url);
+            if (end == std::string::npos) break;
+            start = end + 1;
+        }
+    }
+    message.params.callback_url = result_text(row, 7);
+    message.attempts = std::atoi(result_text(row, 8).value_or("1").c_str());
+    if (auto unsettled = result_text(row, 9)) {
+        double epoch = std::strtod(unsettled->c_str(), nullptr);
+        message.unsettled_since =
+            plivo::SystemTime(std::chrono::duration_cast<plivo::SystemTime::duration>(
+                std::chrono::duration<double>(epoch)));
+    }
+    return message;
+}
+
+// Runs one short transaction: write back outcomes, answer settle checks, recover
+// expired leases, claim new work. Commits before any of the claimed rows is sent.
+StepOutput run_step(const StepInput& input) {
+    StepOutput output;
+    pg_call([] {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        SPI_connect();
+        PushActiveSnapshot(GetTransactionSnapshot());
+        pgstat_report_activity(STATE_RUNNING, "pg_plivo dispatcher: claiming and recording");
+    });
+
+    if (!input.updates_json.empty()) {
+        const std::string& json = input.updates_json;
+        pg_call([&] {
+            Oid types[1] = {TEXTOID};
+            Datum values[1] = {PointerGetDatum(cstring_to_text_with_len(json.data(), json.size()))};
+            int rc = SPI_execute_plan(prepare_once(plans.apply_updates, kApplyUpdatesSql, 1, types),
+                                      values, nullptr, false, 0);
+            if (rc != SPI_OK_UPDATE) elog(ERROR, "pg_plivo: recording outcomes failed: %d", rc);
+        });
+    }
+
+    for (const plivo::SettleCheck& check : input.settle_checks) {
+        std::set<std::string> owned;
+        const std::vector<std::string>& candidates = check.candidate_uuids;
+        uint64 rows = pg_call([&] {
+            int count = static_cast<int>(candidates.size());
+            Datum* elements = static_cast<Datum*>(palloc(sizeof(Datum) * std::max(count, 1)));
+            for (int i = 0; i < count; ++i) {
+                elements[i] = PointerGetDatum(
+                    cstring_to_text_with_len(candidates[i].data(), candidates[i].size()));
+            }
+            Oid types[1] = {TEXTARRAYOID};
+            Datum values[1] = {PointerGetDatum(
+                construct_array(elements, count, TEXTOID, -1, false, TYPALIGN_INT))};
+            int rc = SPI_execute_plan(prepare_once(plans.owned_uuids, kOwnedUuidsSql, 1, types),
+                                      values, nullptr, true, 0);
+            if (rc != SPI_OK_SELECT) elog(ERROR, "pg_plivo: settle lookup failed: %d", rc);
+            return SPI_processed;
+        });
+        for (uint64 row = 0; row < rows; ++row) {
+            if (auto uuid = result_text(row, 1)) owned.insert(*uuid);
+        }
+        output.owned.emplace_back(check.id, std::move(owned));
+    }
+
+    if (input.recover_leases) {
+        bool all = input.recover_all;
+        output.recovered = pg_call([&] {
+            Oid types[2] = {BOOLOID, INT4OID};
+            Datum values[2] = {BoolGetDatum(all), Int32GetDatum(settings.settle_delay_ms)};
+            int rc = SPI_execute_plan(prepare_once(plans.recover, kRecoverLeasesSql, 2, types),
+                                      values, nullptr, false, 0);
+            if (rc != SPI_OK_UPDATE) elog(ERROR, "pg_plivo: lease recovery failed: %d", rc);
+            return SPI_processed;
+        });
+    }
+
+    if (input.claim_limit > 0) {
+        std::size_t limit = input.claim_limit;
+        uint64 rows = pg_call([&] {
+            Oid types[2] = {INT4OID, INT4OID};
+            Datum values[2] = {Int32GetDatum(static_cast<int32>(limit)),
+                               Int32GetDatum(effective_lease_ms())};
+            int rc = SPI_execute_plan(prepare_once(plans.claim, kClaimSql, 2, types), values,
+                                      nullptr, false, 0);
+            if (rc != SPI_OK_UPDATE_RETURNING) elog(ERROR, "pg_plivo: claim failed: %d", rc);
+            return SPI_processed;
+        });
+        output.claimed.reserve(rows);
+        for (uint64 row = 0; row < rows; ++row) output.claimed.push_back(claimed_from_row(row));
+    }
+
+    uint64 due_rows = pg_call([] {
+        int rc = SPI_execute_plan(prepare_once(plans.next_due, kNextDueSql, 0, nullptr), nullptr,
+                                  nullptr, true, 1);
+        if (rc != SPI_OK_SELECT) elog(ERROR, "pg_plivo: next-due lookup failed: %d", rc);
+        return SPI_processed;
+    });
+    if (due_rows == 1) {
+        if (auto seconds = result_text(0, 1))
+            output.next_due_seconds = std::strtod(seconds->c_str(), nullptr);
+    }
+
+    pg_call([] {
+        SPI_finish();
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+    });
+    return output;
+}
+
+void log_message(int level, const std::string& text) {
+    pg_call([&] { ereport(level, (errmsg_internal("pg_plivo dispatcher: %s", text.c_str()))); });
+}
+
+// After a Postgres error inside a step: roll back, forget plans, go on.
+void recover_from_step_error(const PostgresError& error) {
+    ErrorData* data = error.data();
+    pg_call([&] {
+        ereport(WARNING,
+                (errcode(data->sqlerrcode),
+                 errmsg("pg_plivo dispatcher: %s", data->message ? data->message : "error"),
+                 data->detail ? errdetail_internal("%s", data->detail) : 0));
+        AbortCurrentTransaction();
+    });
+    forget_plans();
+}
+
+// When a batch of outcomes cannot be written (one bad row fails the whole UPDATE), each
+// is written on its own; one that still fails is dropped with a WARNING: its row stays
+// 'sending' until the lease runs out and is then settled with Plivo like a crash.
+void apply_updates_one_by_one(std::vector<plivo::RowUpdate>& updates) {
+    for (const plivo::RowUpdate& update : updates) {
+        StepInput single;
+        single.updates_json = plivo::row_updates_json({update});
+        try {
+            run_step(single);
+        } catch (const PostgresError& error) {
+            recover_from_step_error(error);
+            log_message(WARNING, "could not record the outcome of message " + update.id +
+                                     " (status " + update.status +
+                                     "); it will be settled with Plivo when its lease expires");
+        }
+    }
+    updates.clear();
+}
+
+// ---------------------------------------------------------------------------------
+// Settings → engine configuration.
+
+struct Credentials {
+    std::optional<std::string> auth_id;
+    std::optional<std::string> auth_token;
+};
+
+Credentials read_credentials() {
+    Credentials credentials;
+    pg_call([] {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        PushActiveSnapshot(GetTransactionSnapshot());
+    });
+    try {
+        credentials.auth_id = configured_auth_id();
+        credentials.auth_token = configured_auth_token();
+    } catch (const PostgresError& error) {
+        recover_from_step_error(error);
+        return credentials;
+    }
+    pg_call([] {
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+    });
+    return credentials;
+}
+
+plivo::EngineConfig engine_config(const Credentials& credentials) {
+    plivo::EngineConfig config;
+    config.account.api_url = settings.api_url ? settings.api_url : "";
+    config.account.auth_id = credentials.auth_id.value_or("");
+    config.account.auth_token = credentials.auth_token.value_or("");
+    config.account.version = kVersion;
+    config.http.max_in_flight = static_cast<std::size_t>(settings.max_in_flight);
+    config.http.request_timeout = std::chrono::milliseconds(settings.request_timeout_ms);
+    config.http.connect_timeout =
+        std::chrono::milliseconds(std::min(5000, settings.request_timeout_ms));
+    config.retry.base = std::chrono::milliseconds(settings.retry_base_ms);
+    config.retry.cap =
+        std::chrono::milliseconds(std::max(settings.retry_cap_ms, settings.retry_base_ms));
+    config.retry.max_attempts = settings.max_attempts;
+    config.limits.account_rate = settings.account_rate_limit;
+    // Burst 1: requests are paced evenly, so that no sliding window of Plivo's (300
+    // requests in any 5 s) sees more than rate × window + 1.
+    config.limits.account_burst = 1.0;
+    config.limits.sender_rate = settings.sender_rate_limit;
+    config.limits.sender_burst = 1.0;
+    try {
+        config.limits.sender_rates = plivo::parse_sender_rates(
+            settings.sender_rate_limits ? settings.sender_rate_limits : "");
+    } catch (const plivo::InputError&) {
+        // The GUC check hook rejects malformed values; this keeps the defaults if one slips by.
+        config.limits.sender_rates.clear();
+    }
+    config.settle_delay = std::chrono::milliseconds(settings.settle_delay_ms);
+    if (settings.callback_url && settings.callback_url[0]) {
+        config.default_callback_url = std::string(settings.callback_url);
+    }
+    return config;
+}
+
+bool credentials_complete(const Credentials& credentials) {
+    return credentials.auth_id && !credentials.auth_id->empty() && credentials.auth_token &&
+           !credentials.auth_token->empty();
+}
+
+// ---------------------------------------------------------------------------------
+// The loop.
+
+void run_dispatcher() {
+    Credentials credentials = read_credentials();
+    auto engine = std::make_unique<plivo::DispatchEngine>(engine_config(credentials));
+    bool warned_no_credentials = false;
+    bool warned_no_extension = false;
+    bool first_recovery = true;
+    bool claim_wanted = true;
+    std::vector<plivo::RowUpdate> pending_updates;
+    auto last_housekeeping = SteadyClock::now() - std::chrono::hours(1);
+    auto last_credentials = SteadyClock::now();
+    SteadyClock::time_point next_due = SteadyClock::time_point::max();  // max: none known
+
+    while (!shutdown_requested) {
+        pg_call([] { CHECK_FOR_INTERRUPTS(); });
+        auto now = SteadyClock::now();
+
+        bool reload = false;
+        if (ConfigReloadPending) {
+            ConfigReloadPending = false;
+            pg_call([] { ProcessConfigFile(PGC_SIGHUP); });
+            reload = true;
+        }
+        if (reload || now - last_credentials > std::chrono::milliseconds(kCredentialRefreshMs)) {
+            credentials = read_credentials();
+            last_credentials = now;
+            engine->configure(engine_config(credentials));
+            if (reload) log_message(LOG, "settings reloaded");
+        }
+
+        if (!extension_installed()) {
+            if (!warned_no_extension) {
+                log_message(LOG,
+                            std::string("waiting for CREATE EXTENSION pg_plivo in database \"") +
+                                settings.database + "\"");
+                warned_no_extension = true;
+            }
+            pg_call([] {
+                int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                                   kHousekeepingMs, PG_WAIT_EXTENSION);
+                (void)rc;
+                ResetLatch(MyLatch);
+            });
+            continue;
+        }
+        warned_no_extension = false;
+
+        bool can_send = credentials_complete(credentials);
+        if (!can_send && !warned_no_credentials) {
+            log_message(WARNING,
+                        "no Plivo credentials: set plivo.auth_id and plivo.auth_token (or the "
+                        "Vault secrets plivo_auth_id and plivo_auth_token); messages wait queued");
+            warned_no_credentials = true;
+        }
+        if (can_send) warned_no_credentials = false;
+
+        for (plivo::RowUpdate& update : engine->take_updates())
+            pending_updates.push_back(std::move(update));
+        StepInput input;
+        input.settle_checks = engine->take_settle_checks();
+        if (!pending_updates.empty()) input.updates_json = plivo::row_updates_json(pending_updates);
+        bool housekeeping = now - last_housekeeping >= std::chrono::milliseconds(kHousekeepingMs);
+        if (now >= next_due) claim_wanted = true;
+        if (can_send && (claim_wanted || housekeeping))
+            input.claim_limit = engine->claim_capacity(now);
+        input.recover_leases = housekeeping || first_recovery;
+        input.recover_all = first_recovery;
+
+        bool work = !input.updates_json.empty() || !input.settle_checks.empty() ||
+                    input.claim_limit > 0 || input.recover_leases;
+        if (work) {
+            try {
+                StepOutput output = run_step(input);
+                pending_updates.clear();
+                for (auto& [id, owned] : output.owned) engine->resolve_settle_check(id, owned, now);
+                if (input.recover_leases) {
+                    last_housekeeping = now;
+                    if (output.recovered > 0) {
+                        log_message(LOG,
+                                    std::to_string(output.recovered) +
+                                        " interrupted attempt(s) taken up again; their outcome "
+                                        "is settled with Plivo before any resend");
+                    }
+                    first_recovery = false;
+                }
+                std::size_t claimed = output.claimed.size();
+                if (claimed > 0) engine->add_claimed(std::move(output.claimed), now);
+                // A full batch means more may be due right now.
+                claim_wanted = input.claim_limit > 0 && claimed == input.claim_limit;
+                if (output.next_due_seconds) {
+                    double seconds = std::max(0.0, *output.next_due_seconds);
+                    // Due rows this claim could not take are locked by someone else:
+                    // look again shortly rather than spin on them.
+                    if (seconds == 0.0 && input.claim_limit > 0 && claimed < input.claim_limit) {
+                        seconds = 0.25;
+                    }
+                    next_due = now + std::chrono::duration_cast<SteadyClock::duration>(
+                                         std::chrono::duration<double>(seconds));
+                } else {
+                    next_due = SteadyClock::time_point::max();
+                }
+                publish_heartbeat(engine->in_flight(), claimed);
+            } catch (const PostgresError& error) {
+                // Outcomes not written stay in pending_updates for the next step.
+                // Unanswered settle checks go back to the queue, still unsettled: answering
+                // them without the owned uuids could take another row's uuid.
+                for (plivo::SettleCheck& check : input.settle_checks) {
+                    engine->cancel_settle_check(check.id, now);
+                }
+                recover_from_step_error(error);
+                if (!pending_updates.empty()) apply_updates_one_by_one(pending_updates);
+                pg_call([] {
+                    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
+                                    PG_WAIT_EXTENSION);
+                    ResetLatch(MyLatch);
+                });
+                continue;
+            }
+        }
+
+        if (engine->in_flight() > 0) {
+            engine->perform(kPerformSlice);
+            if (pg_call([] { return MyLatch->is_set; })) {
+                pg_call([] { ResetLatch(MyLatch); });
+                claim_wanted = true;
+            }
+            continue;
+        }
+        // Nothing on the wire: sleep until woken, the next due message, the engine's
+        // next timer (a held message), or housekeeping.
+        long timeout = kHousekeepingMs;
+        if (next_due != SteadyClock::time_point::max()) {
+            auto until =
+                std::chrono::duration_cast<std::chrono::milliseconds>(next_due - now).count();
+            timeout = std::min<long>(timeout, std::max<long>(until, 0));
+        }
+        if (auto wake = engine->next_wakeup(now)) timeout = std::min<long>(timeout, wake->count());
+        if (!pending_updates.empty()) timeout = std::min<long>(timeout, 100);
+        // Never spin: when this round did nothing, sleep at least a little (the account
+        // may be paused by a 429, or every slot held for a sender's tokens).
+        if (!work) timeout = std::max<long>(timeout, 10);
+        if (timeout > 0) {
+            bool woken = pg_call([&] {
+                int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                                   timeout, PG_WAIT_EXTENSION);
+                ResetLatch(MyLatch);
+                return (rc & WL_LATCH_SET) != 0;
+            });
+            if (woken) claim_wanted = true;
+        }
+    }
+
+    // SIGTERM: stop the transfers; every claimed message gets an honest update.
+    engine->abort_all();
+    for (plivo::RowUpdate& update : engine->take_updates())
+        pending_updates.push_back(std::move(update));
+    if (!pending_updates.empty()) {
+        StepInput input;
+        input.updates_json = plivo::row_updates_json(pending_updates);
+        try {
+            run_step(input);
+        } catch (const PostgresError& error) {
+            // The rows stay 'sending'; the next worker treats them as interrupted.
+            recover_from_step_error(error);
+        }
+    }
+}
+
 }  // namespace
 
 WorkerShared* worker_shared() { return shared_state; }
@@ -78,6 +684,105 @@ void register_worker_if_preloaded() {
     shmem_request_hook = request_shared_memory;
     previous_shmem_startup_hook = shmem_startup_hook;
     shmem_startup_hook = attach_shared_memory;
+
+    BackgroundWorker worker;
+    memset(&worker, 0, sizeof worker);
+    snprintf(worker.bgw_name, BGW_MAXLEN, "pg_plivo dispatcher");
+    snprintf(worker.bgw_type, BGW_MAXLEN, "pg_plivo dispatcher");
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker.bgw_restart_time = 1;  // seconds: a crashed worker is back almost at once
+    snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_plivo");
+    snprintf(worker.bgw_function_name, BGW_MAXLEN, "plivo_dispatcher_main");
+    worker.bgw_main_arg = Datum(0);
+    worker.bgw_notify_pid = 0;
+    RegisterBackgroundWorker(&worker);
 }
 
 }  // namespace pg_plivo
+
+using namespace pg_plivo;
+
+// The worker process's entry point (registered in _PG_init).
+void plivo_dispatcher_main(Datum) {
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    pqsignal(SIGTERM, handle_sigterm);
+    BackgroundWorkerUnblockSignals();
+    BackgroundWorkerInitializeConnection(settings.database, nullptr, 0);
+    pgstat_report_appname("pg_plivo dispatcher");
+
+    if (shared_state) {
+        SpinLockAcquire(&shared_state->mutex);
+        shared_state->latch = MyLatch;
+        shared_state->pid = MyProcPid;
+        shared_state->started_at = GetCurrentTimestamp();
+        shared_state->heartbeat_at = shared_state->started_at;
+        shared_state->attempts_started = 0;
+        SpinLockRelease(&shared_state->mutex);
+    }
+    on_shmem_exit(leave_shared_state, Datum(0));
+
+    CURLcode curl_status = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (curl_status != CURLE_OK) {
+        ereport(ERROR, (errmsg("pg_plivo dispatcher: curl_global_init failed: %s",
+                               curl_easy_strerror(curl_status))));
+    }
+    ereport(LOG, (errmsg("pg_plivo dispatcher started in database \"%s\"", settings.database)));
+
+    BoundaryError error;
+    bool failed = false;
+    try {
+        run_dispatcher();
+    } catch (...) {
+        capture_current_exception(error);
+        failed = true;
+    }
+    curl_global_cleanup();
+    if (failed) raise_boundary_error(error);  // ERROR in a worker exits it; it is restarted
+
+    ereport(LOG, (errmsg("pg_plivo dispatcher stopping")));
+    // Exit code 1: restarted after bgw_restart_time unless the server is shutting down,
+    // so a stray pg_terminate_backend() cannot stop sending for good.
+    proc_exit(1);
+}
+
+// plivo.worker_status(): is a dispatcher running, since when, and how busy.
+extern "C" Datum plivo_worker_status(PG_FUNCTION_ARGS) {
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE) {
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("plivo.worker_status() must return a record")));
+    }
+    desc = BlessTupleDesc(desc);
+    Datum values[7];
+    bool nulls[7] = {false, false, false, false, false, false, false};
+    WorkerShared snapshot;
+    memset(&snapshot, 0, sizeof snapshot);
+    bool preloaded = shared_state != nullptr;
+    if (preloaded) {
+        SpinLockAcquire(&shared_state->mutex);
+        snapshot = *shared_state;
+        SpinLockRelease(&shared_state->mutex);
+    }
+    bool running = preloaded && snapshot.pid != 0;
+    values[0] = BoolGetDatum(preloaded);
+    values[1] = BoolGetDatum(running);
+    values[2] = Int32GetDatum(snapshot.pid);
+    nulls[2] = !running;
+    values[3] = TimestampTzGetDatum(snapshot.started_at);
+    nulls[3] = !running;
+    values[4] = TimestampTzGetDatum(snapshot.heartbeat_at);
+    nulls[4] = !running;
+    values[5] = Int32GetDatum(static_cast<int32>(snapshot.in_flight));
+    values[6] = Int64GetDatum(static_cast<int64>(snapshot.attempts_started));
+    HeapTuple tuple = heap_form_tuple(desc, values, nulls);
+    PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+}
+
+// plivo._wake_dispatcher(): NOTIFY and wake the worker when this transaction commits
+// (used by the re-drive functions, whose UPDATE does not fire the INSERT trigger).
+extern "C" Datum plivo_wake_dispatcher(PG_FUNCTION_ARGS) {
+    Async_Notify(kQueueChannel, "");
+    wake_worker_at_commit();
+    PG_RETURN_VOID();
+}

@@ -12,11 +12,11 @@ namespace pg_plivo {
 
 struct WorkerShared {
     slock_t mutex;
-    Latch* latch;          // the running worker's latch; nullptr when none runs
-    pid_t pid;             // 0 when none runs
+    Latch* latch;  // the running worker's latch; nullptr when none runs
+    pid_t pid;     // 0 when none runs
     TimestampTz started_at;
     TimestampTz heartbeat_at;  // last loop iteration
-    uint64 requests_sent;      // since the worker started
+    uint64 attempts_started;   // messages claimed for an attempt since the worker started
     uint32 in_flight;
 };
 
