@@ -1,0 +1,140 @@
+# End-to-end test helpers: a cluster with the worker preloaded, the Plivo simulator on
+# loopback, psql, and checks that count into "N passed, N failed".
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/common.sh"
+set +e
+
+E2E_PASSED=0
+E2E_FAILED=0
+SIMULATOR="$REPO_ROOT/build/plivo_simulator"
+SIM_AUTH_ID="MASIMULATOR000000000"
+SIM_AUTH_TOKEN="simulator-auth-token"
+
+# check NAME CONDITION-EXIT-STATUS [DETAIL]
+check() {
+    local name="$1" ok="$2" detail="${3:-}"
+    if [ "$ok" -eq 0 ]; then
+        E2E_PASSED=$((E2E_PASSED + 1))
+        printf '  ok    %s\n' "$name"
+    else
+        E2E_FAILED=$((E2E_FAILED + 1))
+        printf '  FAIL  %s %s\n' "$name" "$detail"
+    fi
+}
+
+# expect_eq NAME EXPECTED ACTUAL
+expect_eq() {
+    if [ "$2" = "$3" ]; then check "$1" 0; else check "$1" 1 "(expected '$2', got '$3')"; fi
+}
+
+sql() { psql -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
+
+sim_url() { echo "http://127.0.0.1:$SIM_PORT"; }
+sim_post() { curl -sf -X POST -H 'Content-Type: application/json' -d "${2:-{\}}" "$(sim_url)$1"; }
+# Back to a clean simulator; Plivo's account rate limit is off unless a scenario wants it.
+sim_reset() { sim_post "/_sim/reset?config=1" >/dev/null && sim_config '{"rate_limit": 0}'; }
+sim_config() { sim_post "/_sim/config" "$1" >/dev/null; }
+# sim_stat KEY[.SUBKEY]: one number from /_sim/stats (0 when absent).
+sim_stat() {
+    curl -sf "$(sim_url)/_sim/stats" | python3 -c '
+import json, sys
+value = json.load(sys.stdin)
+for part in sys.argv[1].split("."):
+    value = value.get(part, 0) if isinstance(value, dict) else 0
+print(value)' "$1"
+}
+
+start_simulator() {
+    local dir="$1"
+    "$SIMULATOR" --host 127.0.0.1 --port 0 --port-file "$dir/simulator.port" \
+        --auth-id "$SIM_AUTH_ID" --auth-token "$SIM_AUTH_TOKEN" --seed 42 --quiet \
+        >"$dir/simulator.log" 2>&1 &
+    SIM_PID=$!
+    for _ in $(seq 1 200); do [ -s "$dir/simulator.port" ] && break; sleep 0.05; done
+    SIM_PORT="$(cat "$dir/simulator.port")"
+}
+
+# The settings every e2e cluster starts with: fast retries and settling, lifted limits.
+start_e2e_cluster() {
+    local dir="$1"
+    cluster_start "$dir/pg" "$(free_port)" \
+        "plivo.api_url = 'http://127.0.0.1:$SIM_PORT'" \
+        "plivo.auth_id = '$SIM_AUTH_ID'" \
+        "plivo.auth_token = '$SIM_AUTH_TOKEN'" \
+        "plivo.sender_number = '+14155550100'" \
+        "plivo.max_in_flight = 32" \
+        "plivo.max_attempts = 10" \
+        "plivo.request_timeout = '2s'" \
+        "plivo.retry_base_delay = '50ms'" \
+        "plivo.retry_max_delay = '500ms'" \
+        "plivo.settle_delay = '1s'" \
+        "plivo.lease_time = '5s'" \
+        "plivo.account_rate_limit = 100000" \
+        "plivo.sender_rate_limit = 100000"
+    sql "CREATE EXTENSION pg_plivo" >/dev/null
+}
+
+# wait_for SECONDS SQL-BOOLEAN: polls until true; returns 1 on timeout.
+wait_for() {
+    local seconds="$1" condition="$2" deadline
+    deadline=$(($(date +%s) + seconds))
+    while [ "$(date +%s)" -le "$deadline" ]; do
+        [ "$(sql "SELECT ($condition)" 2>/dev/null)" = "t" ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+wait_for_server() {
+    local seconds="$1" deadline
+    deadline=$(($(date +%s) + seconds))
+    while [ "$(date +%s)" -le "$deadline" ]; do
+        psql -X -qAt -c "SELECT 1" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+# enqueue N PREFIX: N SMS in one transaction, each to its own recipient, texts PREFIX-i.
+enqueue() {
+    sql "INSERT INTO plivo.message_logs (recipient, message_text)
+         SELECT '+1415555' || (2000 + n), '$2-' || n FROM generate_series(1, $1) n" >/dev/null
+}
+
+final_count() { sql "SELECT count(*) FROM plivo.message_logs WHERE status IN ('sent', 'failed')"; }
+
+# The invariants every scenario ends with: nothing lost, nothing doubled.
+check_reconciles() {
+    local label="$1" total sent failed_without_reason distinct uuids_known
+    total="$(sql "SELECT count(*) FROM plivo.message_logs")"
+    sent="$(sql "SELECT count(*) FROM plivo.message_logs WHERE status = 'sent'")"
+    failed_without_reason="$(sql "SELECT count(*) FROM plivo.message_logs WHERE status = 'failed' AND last_error IS NULL")"
+    distinct="$(sql "SELECT count(DISTINCT plivo_message_uuid) FROM plivo.message_logs WHERE status = 'sent'")"
+    expect_eq "$label: nothing stuck (every message sent or failed)" "$total" "$(final_count)"
+    expect_eq "$label: no duplicate at the simulator" 0 "$(sim_stat duplicates)"
+    expect_eq "$label: every sent row has its own uuid" "$sent" "$distinct"
+    expect_eq "$label: simulator accepted exactly the sent messages" "$sent" "$(sim_stat distinct_accepted)"
+    expect_eq "$label: every failed message says why" 0 "$failed_without_reason"
+}
+
+# Every sent row's uuid is the simulator's message with that row's recipient and text.
+check_attribution() {
+    local label="$1" rows mismatches
+    rows="$(sql "SELECT coalesce(json_agg(json_build_object('uuid', plivo_message_uuid,
+                   'dst', substr(recipient, 2), 'text', message_text)), '[]')
+                 FROM plivo.message_logs WHERE status = 'sent'")"
+    mismatches="$(curl -sf "$(sim_url)/_sim/messages?limit=100000" | python3 -c '
+import json, sys
+rows = json.loads(sys.argv[1])
+body = json.load(sys.stdin)
+stored = body.get("messages", body.get("objects", body)) if isinstance(body, dict) else body
+by_uuid = {}
+for m in stored:
+    uuid = m.get("message_uuid") or m.get("uuid")
+    request = m.get("request") or m.get("body") or {}
+    if isinstance(request, str):
+        request = json.loads(request)
+    by_uuid[uuid] = (str(request.get("dst", m.get("to_number", ""))), request.get("text"))
+bad = [r for r in rows if by_uuid.get(r["uuid"]) != (r["dst"], r["text"])]
+print(len(bad))' "$rows")"
+    expect_eq "$label: every uuid belongs to its own message" 0 "$mismatches"
+}

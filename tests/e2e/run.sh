@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# End-to-end: a real PostgreSQL with the dispatcher worker preloaded, real libcurl over
+# loopback, and the Plivo simulator standing in for Plivo. Ends with "N passed, N failed".
+source "$(dirname "$0")/lib.sh"
+
+E2E_DIR="$(mktemp -d /tmp/pg_plivo_e2e.XXXXXX)"
+chmod 755 "$E2E_DIR"
+cleanup() {
+    cluster_stop "$E2E_DIR/pg"
+    [ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null
+    if [ "$E2E_FAILED" -ne 0 ]; then
+        echo "---- server log (last 60 lines)"; tail -60 "$E2E_DIR/pg/server.log"
+    fi
+    rm -rf "$E2E_DIR"
+}
+trap cleanup EXIT
+
+start_simulator "$E2E_DIR"
+start_e2e_cluster "$E2E_DIR"
+
+fresh() {  # every scenario starts from an empty log and a clean simulator
+    sim_reset
+    sql "TRUNCATE plivo.message_logs" >/dev/null
+}
+
+reload_with() {  # reload_with "setting = value" ...: ALTER SYSTEM, then SIGHUP
+    for assignment in "$@"; do
+        sql "ALTER SYSTEM SET ${assignment}" >/dev/null
+    done
+    sql "SELECT pg_reload_conf()" >/dev/null
+    sleep 0.5
+}
+
+for scenario in "$(dirname "$0")"/scenarios/${E2E_ONLY:-}*.sh; do
+    echo "== $(basename "$scenario" .sh)"
+    fresh
+    source "$scenario"
+done
+
+echo "$E2E_PASSED passed, $E2E_FAILED failed"
+[ "$E2E_FAILED" -eq 0 ]
