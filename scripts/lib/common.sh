@@ -1,0 +1,116 @@
+# Shared by the scripts in scripts/: dependencies, build, and a throwaway PostgreSQL
+# cluster run by a non-root user (the server refuses to run as root).
+
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+PG_MAJOR=15
+PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
+
+# Debian packages the build, the tests and the quick start need.
+DEBIAN_PACKAGES=(
+    build-essential cmake pkg-config git ca-certificates curl python3
+    "postgresql-${PG_MAJOR}" "postgresql-server-dev-${PG_MAJOR}" postgresql-client-${PG_MAJOR}
+    libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libphonenumber-dev
+    libcpp-httplib-dev libgtest-dev
+)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+require_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        exec sudo -E bash "$0" "$@"
+    fi
+}
+
+install_dependencies() {
+    local missing=()
+    for package in "${DEBIAN_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$package")
+    done
+    if [ "${#missing[@]}" -eq 0 ] && [ "${CI:-}" != "true" ]; then
+        return 0
+    fi
+    log "installing Debian packages: ${missing[*]:-(refreshing)}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${DEBIAN_PACKAGES[@]}" >/dev/null
+}
+
+# Builds and installs the extension, and builds the dispatcher tests and simulator.
+build_all() {
+    log "building and installing the extension (PGXS)"
+    make -C "$REPO_ROOT" -s -j"$(nproc)" >/dev/null
+    make -C "$REPO_ROOT" -s install >/dev/null
+    log "building the dispatcher library, unit tests and simulator (CMake)"
+    cmake -S "$REPO_ROOT" -B "$REPO_ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$REPO_ROOT/build" -j"$(nproc)" >/dev/null
+}
+
+# The non-root account that runs the server.
+server_user() {
+    if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi
+}
+
+as_server_user() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# cluster_start DIR PORT [postgresql.conf lines...]: initdb + start, socket in DIR.
+cluster_start() {
+    local dir="$1" port="$2"
+    shift 2
+    mkdir -p "$dir"
+    chown "$(server_user)" "$dir"
+    chmod 700 "$dir"
+    as_server_user "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust \
+        --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1
+    {
+        echo "listen_addresses = ''"
+        echo "port = $port"
+        echo "unix_socket_directories = '$dir'"
+        echo "shared_preload_libraries = 'pg_plivo'"
+        echo "plivo.database = 'postgres'"
+        echo "fsync = off"
+        echo "log_min_messages = info"
+        for line in "$@"; do echo "$line"; done
+    } >>"$dir/data/postgresql.conf"
+    as_server_user "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+    export PGHOST="$dir" PGPORT="$port" PGUSER=postgres PGDATABASE=postgres
+}
+
+cluster_stop() {
+    local dir="$1"
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        as_server_user "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+}
+
+# A free TCP port on loopback.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Supabase's API roles, created when absent (a Supabase database has them).
+create_supabase_roles() {
+    psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'anon') THEN
+        CREATE ROLE anon NOLOGIN NOINHERIT;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'authenticated') THEN
+        CREATE ROLE authenticated NOLOGIN NOINHERIT;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'service_role') THEN
+        CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;
+    END IF;
+END
+$$;
+SQL
+}

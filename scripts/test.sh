@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing (Debian packages), builds, then
+#   1. the dispatcher's GoogleTest suite (ctest),
+#   2. pg_regress and isolation tests against a throwaway cluster with the worker preloaded,
+#   3. the Plivo simulator's smoke test,
+#   4. the end-to-end tests (real server + worker + simulator), when present,
+# and ends with one line "N passed, N failed" over all of them.
+source "$(dirname "$0")/lib/common.sh"
+require_root "$@"
+cd "$REPO_ROOT"
+
+install_dependencies
+build_all
+
+passed=0
+failed=0
+suite_failed=()
+count() {  # count SUITE PASSED FAILED
+    passed=$((passed + $2))
+    failed=$((failed + $3))
+    if [ "$3" -ne 0 ]; then suite_failed+=("$1"); fi
+    log "$1: $2 passed, $3 failed"
+}
+
+# 1. Unit tests.
+log "unit tests (GoogleTest)"
+unit_log="$(mktemp)"
+(cd build && ctest --output-on-failure -j"$(nproc)") | tee "$unit_log" | grep -E "tests passed|Failed|\*\*\*" || true
+unit_total="$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$unit_log")"
+unit_failed="$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of.*/\1/p' "$unit_log")"
+if [ -z "$unit_total" ]; then
+    count "unit" 0 1
+else
+    count "unit" $((unit_total - unit_failed)) "$unit_failed"
+fi
+
+# 2. Regression and isolation tests, in a cluster of their own.
+cluster_dir="$(mktemp -d /tmp/pg_plivo_test.XXXXXX)"
+trap 'cluster_stop "$cluster_dir"' EXIT
+cluster_start "$cluster_dir" "$(free_port)"
+log "regression and isolation tests (pg_regress) on $cluster_dir"
+regress_log="$(mktemp)"
+make -s installcheck >"$regress_log" 2>&1 || true
+grep -E "^(test |not ok|ok )|tests (passed|failed)" "$regress_log" || true
+regress_passed="$(grep -cE '^test .*\.\.\. ok' "$regress_log" || true)"
+regress_failed="$(grep -cE '^test .*\.\.\. FAILED|^test .*\.\.\. failed' "$regress_log" || true)"
+if ! grep -q "tests passed" "$regress_log" && [ "$regress_failed" -eq 0 ]; then
+    cat "$regress_log" >&2
+    regress_failed=1
+fi
+for diffs in tests/regress/regression.diffs tests/isolation/regression.diffs; do
+    [ -s "$diffs" ] && { echo "---- $diffs"; head -200 "$diffs"; }
+done
+count "regression" "$regress_passed" "$regress_failed"
+
+# 3. The Plivo simulator.
+if [ -x tests/simulator/smoke_test.sh ] && [ -x build/plivo_simulator ]; then
+    log "Plivo simulator smoke test"
+    sim_log="$(mktemp)"
+    tests/simulator/smoke_test.sh build/plivo_simulator 2>&1 | tee "$sim_log" || true
+    line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$sim_log" | tail -1)"
+    if [ -n "$line" ]; then
+        count "simulator" "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
+    else
+        count "simulator" 0 1
+    fi
+fi
+
+# 4. End to end.
+if [ -x tests/e2e/run.sh ]; then
+    log "end-to-end tests"
+    e2e_log="$(mktemp)"
+    tests/e2e/run.sh 2>&1 | tee "$e2e_log" || true
+    line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$e2e_log" | tail -1)"
+    if [ -n "$line" ]; then
+        count "end-to-end" "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
+    else
+        count "end-to-end" 0 1
+    fi
+fi
+
+if [ "${#suite_failed[@]}" -ne 0 ]; then
+    log "failing suites: ${suite_failed[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
