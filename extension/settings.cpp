@@ -105,9 +105,13 @@ void define_settings() {
     DefineCustomStringVariable(
         "plivo.callback_url", "Delivery-report URL sent with messages that name none.", nullptr,
         &settings.callback_url, "", PGC_SIGHUP, 0, check_http_url_setting, nullptr, nullptr);
-    DefineCustomStringVariable("plivo.database", "Database the dispatcher worker runs in.", nullptr,
-                               &settings.database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr,
-                               nullptr);
+    // A PGC_POSTMASTER setting can only be defined while the library is preloaded; a
+    // backend loading it later (no worker then) would be stopped by a FATAL error.
+    if (process_shared_preload_libraries_in_progress) {
+        DefineCustomStringVariable("plivo.database", "Database the dispatcher worker runs in.",
+                                   nullptr, &settings.database, "postgres", PGC_POSTMASTER, 0,
+                                   nullptr, nullptr, nullptr);
+    }
     DefineCustomIntVariable("plivo.max_in_flight", "Requests to Plivo in flight at once.", nullptr,
                             &settings.max_in_flight, 16, 1, 1024, PGC_SIGHUP, 0, nullptr, nullptr,
                             nullptr);

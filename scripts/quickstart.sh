@@ -42,8 +42,10 @@ else
     sender="+14155550100"
     destination="+14155550111"
     log "starting the Plivo simulator (no PLIVO_AUTH_ID set)"
+    # 400 ms per answer, so that the 'sending' state can be seen.
     build/plivo_simulator --host 127.0.0.1 --port 0 --port-file "$work_dir/simulator.port" \
-        --auth-id "$auth_id" --auth-token "$auth_token" --quiet >"$work_dir/simulator.log" 2>&1 &
+        --auth-id "$auth_id" --auth-token "$auth_token" --latency-ms 400 --quiet \
+        >"$work_dir/simulator.log" 2>&1 &
     simulator_pid=$!
     for _ in $(seq 1 100); do [ -s "$work_dir/simulator.port" ] && break; sleep 0.05; done
     api_url="http://127.0.0.1:$(cat "$work_dir/simulator.port")"
@@ -61,15 +63,26 @@ cluster_start "$work_dir/pg" "$(free_port)" \
 psql -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pg_plivo;"
 psql -X -q -c "SELECT preloaded, running, pid FROM plivo.worker_status();"
 
-log "enqueueing one MMS with plivo.send_mms()"
-message_id="$(psql -X -qAt -v ON_ERROR_STOP=1 -c "
-    SELECT plivo.send_mms(
-        destination_number => '$destination',
-        message_text       => 'Hello from pg_plivo',
-        media_urls         => ARRAY['https://upload.wikimedia.org/wikipedia/commons/4/47/PNG_transparency_demonstration_1.png'])")"
-echo "message id: $message_id"
+log "enqueueing one MMS with plivo.send_mms(), inside a transaction"
+psql -X -q -v ON_ERROR_STOP=1 -v destination="$destination" -v id_file="$work_dir/message.id" <<'SQL'
+BEGIN;
+SELECT plivo.send_mms(
+    destination_number => :'destination',
+    message_text       => 'Hello from pg_plivo',
+    media_urls         => ARRAY['https://upload.wikimedia.org/wikipedia/commons/4/47/PNG_transparency_demonstration_1.png'])
+    AS id \gset
+SELECT id, status, message_type, text_encoding, segments FROM plivo.message_logs WHERE id = :'id';
+\echo '(not committed yet: the worker cannot see it, and nothing is sent until COMMIT)'
+SELECT pg_sleep(1) \g /dev/null
+COMMIT;
+\o :id_file
+\qecho :id
+\o
+SQL
+message_id="$(cat "$work_dir/message.id")"
 
 log "watching plivo.message_logs (status changes as the worker sends it)"
+echo "time          status | attempts | plivo_message_uuid | last_error"
 last=""
 for _ in $(seq 1 300); do
     row="$(psql -X -qAt -F ' | ' -c "
@@ -82,7 +95,7 @@ for _ in $(seq 1 300); do
     case "$row" in
         sent*|delivered*|undelivered*|failed*|rejected*) break ;;
     esac
-    sleep 0.1
+    sleep 0.05
 done
 
 psql -X -c "

@@ -198,6 +198,7 @@ BEGIN
     END IF;
     UPDATE plivo.message_logs m
     SET status = 'queued', attempts = 0, next_attempt_at = pg_catalog.now(),
+        error_code = NULL, last_http_status = NULL,
         last_error = 'redriven by ' || CURRENT_USER || ' after: ' || coalesce(m.last_error, 'failure'),
         plivo_status_info = CASE WHEN m.plivo_message_uuid IS NULL THEN m.plivo_status_info
             ELSE coalesce(m.plivo_status_info, '{}'::jsonb)
@@ -234,6 +235,7 @@ BEGIN
     END IF;
     UPDATE plivo.message_logs m
     SET status = 'queued', attempts = 0, next_attempt_at = pg_catalog.now(),
+        error_code = NULL, last_http_status = NULL,
         last_error = 'redriven by ' || CURRENT_USER || ' after: ' || coalesce(m.last_error, 'failure'),
         plivo_status_info = CASE WHEN m.plivo_message_uuid IS NULL THEN m.plivo_status_info
             ELSE coalesce(m.plivo_status_info, '{}'::jsonb)

@@ -74,7 +74,10 @@ cluster_start() {
         echo "listen_addresses = ''"
         echo "port = $port"
         echo "unix_socket_directories = '$dir'"
-        echo "shared_preload_libraries = 'pg_plivo'"
+        # PG_PLIVO_PRELOAD=no starts a server without the worker (enqueue only).
+        if [ "${PG_PLIVO_PRELOAD:-yes}" = yes ]; then
+            echo "shared_preload_libraries = 'pg_plivo'"
+        fi
         echo "plivo.database = 'postgres'"
         echo "fsync = off"
         echo "log_min_messages = info"
