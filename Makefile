@@ -7,8 +7,13 @@ OBJS = $(patsubst %.cpp,%.o,$(sort $(wildcard extension/*.cpp dispatcher/*.cpp))
 PGFILEDESC = "pg_plivo - send MMS and SMS through Plivo from PostgreSQL"
 
 # The control file lives in sql/, so it is installed as DATA rather than through EXTENSION.
+# The install script is put together from sql/src/*.sql, one file per part of the schema,
+# in name order; upgrade scripts (pg_plivo--A--B.sql) are kept in sql/ as they are.
 MODULEDIR = extension
-DATA = sql/pg_plivo.control $(wildcard sql/pg_plivo--*.sql)
+PLIVO_INSTALL_SQL = sql/pg_plivo--$(EXTVERSION).sql
+DATA_built = $(PLIVO_INSTALL_SQL)
+DATA = sql/pg_plivo.control $(filter-out $(PLIVO_INSTALL_SQL),$(wildcard sql/pg_plivo--*.sql))
+EXTRA_CLEAN = $(PLIVO_INSTALL_SQL)
 
 # tests/regress/sql/setup.sql creates the Supabase roles and the extension itself
 # (the grants depend on the roles existing first), so no --load-extension here.
@@ -39,3 +44,8 @@ check-schedules:
 	@tests/check_schedules.sh
 
 installcheck: check-schedules
+
+$(PLIVO_INSTALL_SQL): $(sort $(wildcard sql/src/*.sql)) Makefile
+	{ echo '-- pg_plivo $(EXTVERSION), generated from sql/src/*.sql by the Makefile: edit those.'; \
+	  echo '\\echo Use "CREATE EXTENSION pg_plivo" to load this file. \\quit'; \
+	  for part in $(sort $(wildcard sql/src/*.sql)); do echo; echo "-- $$part"; cat "$$part"; done; } > $@

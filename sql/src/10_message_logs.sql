@@ -1,0 +1,103 @@
+-- Schema plivo and the message log, which is also the queue.
+
+-- The schema belongs to the extension, so DROP EXTENSION removes it with everything in it.
+CREATE SCHEMA plivo;
+COMMENT ON SCHEMA plivo IS 'pg_plivo: send MMS and SMS through Plivo';
+
+-------------------------------------------------------------------------------
+-- The message log. Every message is one row, updated in place as it moves on:
+--
+--   queued ──▶ sending ──▶ sent ──▶ delivered | undelivered | failed | rejected
+--                 │  ▲
+--                 ▼  │
+--              retrying ──▶ failed (after plivo.max_attempts, with last_error)
+--
+-- queued     enqueued, waiting for the dispatcher (next_attempt_at says from when)
+-- sending    claimed by the dispatcher for one attempt, until lease_expires_at
+-- retrying   an attempt failed in a way that may be retried; waits for next_attempt_at
+-- sent       Plivo accepted it (plivo_message_uuid is set)
+-- delivered, undelivered, failed, rejected
+--            final; failed is also set by pg_plivo when Plivo refuses the request
+--            or the attempts run out
+--
+-- The queue is not a second table: it is the partial index message_logs_due_idx
+-- over rows in queued/retrying, ordered by next_attempt_at. Enqueuing writes one row.
+-------------------------------------------------------------------------------
+CREATE TABLE plivo.message_logs (
+    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    plivo_message_uuid text UNIQUE,
+    sender             text NOT NULL,
+    recipient          text NOT NULL,
+    message_text       text,
+    media_urls         text[],
+    status             text DEFAULT 'queued',
+    plivo_status_info  jsonb,
+    error_code         text,
+    created_at         timestamptz DEFAULT now(),
+    updated_at         timestamptz DEFAULT now(),
+    -- what sending needs
+    message_type       text NOT NULL,
+    callback_url       text,
+    text_encoding      text,
+    segments           integer NOT NULL DEFAULT 0,
+    idempotency_key    text,
+    created_by         text,
+    created_by_role    text NOT NULL DEFAULT current_user,
+    attempts           integer NOT NULL DEFAULT 0,
+    next_attempt_at    timestamptz NOT NULL DEFAULT now(),
+    lease_expires_at   timestamptz,
+    last_attempt_at    timestamptz,
+    unsettled_since    timestamptz,
+    last_error         text,
+    last_http_status   integer,
+    CONSTRAINT message_logs_status_check CHECK (status IS NOT NULL AND status IN (
+        'queued', 'sending', 'retrying', 'sent', 'delivered', 'undelivered', 'failed', 'rejected')),
+    CONSTRAINT message_logs_message_type_check CHECK (message_type IN ('sms', 'mms')),
+    CONSTRAINT message_logs_text_encoding_check CHECK (text_encoding IN ('GSM-7', 'UCS-2')),
+    CONSTRAINT message_logs_attempts_check CHECK (attempts >= 0),
+    CONSTRAINT message_logs_sent_has_uuid_check CHECK (
+        status NOT IN ('sent', 'delivered', 'undelivered') OR plivo_message_uuid IS NOT NULL),
+    CONSTRAINT message_logs_sending_has_lease_check CHECK (
+        status <> 'sending' OR lease_expires_at IS NOT NULL)
+);
+
+COMMENT ON TABLE plivo.message_logs IS
+    'One row per message, updated in place from queued to its final status. Insert a row (or call plivo.send_mms / plivo.send_sms) to send.';
+COMMENT ON COLUMN plivo.message_logs.status IS
+    'queued, sending, retrying, sent, delivered, undelivered, failed or rejected (see the extension script for the life cycle)';
+COMMENT ON COLUMN plivo.message_logs.plivo_message_uuid IS 'Plivo''s message_uuid, once Plivo accepted the message';
+COMMENT ON COLUMN plivo.message_logs.sender IS 'Sender number in E.164 (defaults to plivo.sender_number)';
+COMMENT ON COLUMN plivo.message_logs.recipient IS 'Destination number in E.164';
+COMMENT ON COLUMN plivo.message_logs.plivo_status_info IS 'Plivo''s last answer or delivery report for this message';
+COMMENT ON COLUMN plivo.message_logs.error_code IS 'Plivo error code from a delivery report, or pg_plivo''s HTTP status when Plivo refused the request';
+COMMENT ON COLUMN plivo.message_logs.message_type IS 'sms or mms; an INSERT without it sends an MMS when media_urls is given';
+COMMENT ON COLUMN plivo.message_logs.text_encoding IS 'GSM-7 or UCS-2, as Plivo will encode the text';
+COMMENT ON COLUMN plivo.message_logs.segments IS 'SMS segments the text takes (what Plivo bills for an SMS)';
+COMMENT ON COLUMN plivo.message_logs.idempotency_key IS 'Caller''s key: the same key again (by the same caller) returns the first message';
+COMMENT ON COLUMN plivo.message_logs.created_by IS 'JWT subject of the caller (request.jwt.claims ->> ''sub''), when it came through PostgREST';
+COMMENT ON COLUMN plivo.message_logs.created_by_role IS 'Database role that enqueued the message';
+COMMENT ON COLUMN plivo.message_logs.attempts IS 'Requests made to Plivo for this message so far';
+COMMENT ON COLUMN plivo.message_logs.next_attempt_at IS 'When the dispatcher may take it (up); set it in the future to schedule a message';
+COMMENT ON COLUMN plivo.message_logs.lease_expires_at IS 'While sending: until when the current attempt holds the message';
+COMMENT ON COLUMN plivo.message_logs.unsettled_since IS 'Set when an attempt may have reached Plivo without a known answer: the next attempt first looks the message up in Plivo';
+COMMENT ON COLUMN plivo.message_logs.last_error IS 'Why the last attempt did not succeed';
+COMMENT ON COLUMN plivo.message_logs.last_http_status IS 'HTTP status of Plivo''s last answer';
+
+-- The queue: what the dispatcher claims next.
+CREATE INDEX message_logs_due_idx ON plivo.message_logs (next_attempt_at)
+    WHERE status IN ('queued', 'retrying');
+-- Attempts in flight, to take up those whose lease expired (crash recovery).
+CREATE INDEX message_logs_leased_idx ON plivo.message_logs (lease_expires_at)
+    WHERE status = 'sending';
+-- Idempotency keys are scoped to the caller (the JWT subject, or none).
+CREATE UNIQUE INDEX message_logs_idempotency_key_idx
+    ON plivo.message_logs (idempotency_key, (coalesce(created_by, '')))
+    WHERE idempotency_key IS NOT NULL;
+-- DBAs and retention look by time, by caller and by recipient.
+CREATE INDEX message_logs_created_at_idx ON plivo.message_logs (created_at);
+CREATE INDEX message_logs_created_by_idx ON plivo.message_logs (created_by, created_at)
+    WHERE created_by IS NOT NULL;
+CREATE INDEX message_logs_recipient_idx ON plivo.message_logs (recipient, created_at);
+
+SELECT pg_catalog.pg_extension_config_dump('plivo.message_logs', '');
+

@@ -1,0 +1,136 @@
+-------------------------------------------------------------------------------
+-- The SQL API.
+-------------------------------------------------------------------------------
+CREATE FUNCTION plivo.send_mms(
+    destination_number text,
+    message_text text,
+    media_urls text[],
+    sender_number text DEFAULT NULL,
+    callback_url text DEFAULT NULL,
+    idempotency_key text DEFAULT NULL)
+RETURNS uuid
+LANGUAGE c VOLATILE SECURITY INVOKER PARALLEL UNSAFE
+SET search_path = ''
+AS 'MODULE_PATHNAME', 'plivo_send_mms';
+COMMENT ON FUNCTION plivo.send_mms(text, text, text[], text, text, text) IS
+    'Validates and enqueues one MMS (US and Canadian destinations); returns its plivo.message_logs id';
+
+CREATE FUNCTION plivo.send_sms(
+    destination_number text,
+    message_text text,
+    sender_number text DEFAULT NULL,
+    callback_url text DEFAULT NULL,
+    idempotency_key text DEFAULT NULL)
+RETURNS uuid
+LANGUAGE c VOLATILE SECURITY INVOKER PARALLEL UNSAFE
+SET search_path = ''
+AS 'MODULE_PATHNAME', 'plivo_send_sms';
+COMMENT ON FUNCTION plivo.send_sms(text, text, text, text, text) IS
+    'Validates and enqueues one SMS; returns its plivo.message_logs id';
+
+CREATE FUNCTION plivo.verify_plivo_signature(
+    url text,
+    nonce text,
+    signature text,
+    method text DEFAULT 'POST',
+    params jsonb DEFAULT NULL,
+    version text DEFAULT 'v3',
+    auth_token text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE c STABLE SECURITY INVOKER PARALLEL SAFE
+SET search_path = ''
+AS 'MODULE_PATHNAME', 'plivo_verify_plivo_signature';
+COMMENT ON FUNCTION plivo.verify_plivo_signature(text, text, text, text, jsonb, text, text) IS
+    'Checks a Plivo webhook signature (V2 or V3; several comma-separated signatures allowed); auth_token NULL uses the configured token';
+
+-- Is the dispatcher running? preloaded is false when pg_plivo is not in
+-- shared_preload_libraries: messages are then enqueued but nothing sends them.
+CREATE FUNCTION plivo.worker_status(
+    OUT preloaded boolean, OUT running boolean, OUT pid integer,
+    OUT started_at timestamptz, OUT heartbeat_at timestamptz,
+    OUT in_flight integer, OUT attempts_started bigint)
+RETURNS record
+LANGUAGE c VOLATILE SECURITY INVOKER PARALLEL SAFE
+SET search_path = ''
+AS 'MODULE_PATHNAME', 'plivo_worker_status';
+COMMENT ON FUNCTION plivo.worker_status() IS
+    'Whether the dispatcher worker is preloaded and running, its pid, start, last heartbeat and load';
+
+CREATE FUNCTION plivo._wake_dispatcher() RETURNS void
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'plivo_wake_dispatcher';
+
+-- Re-drive a failed message: it goes back to the queue with a fresh set of attempts.
+-- If an earlier attempt may have reached Plivo (unsettled_since), that is still
+-- settled before it is sent again.
+CREATE FUNCTION plivo.retry_message(id uuid) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+SET search_path = ''
+AS $$
+DECLARE
+    found_row boolean;
+BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'id must not be null' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Pass the id of a failed message from plivo.message_logs.';
+    END IF;
+    UPDATE plivo.message_logs m
+    SET status = 'queued', attempts = 0, next_attempt_at = pg_catalog.now(),
+        error_code = NULL, last_http_status = NULL,
+        last_error = 'redriven by ' || CURRENT_USER || ' after: ' || coalesce(m.last_error, 'failure'),
+        plivo_status_info = CASE WHEN m.plivo_message_uuid IS NULL THEN m.plivo_status_info
+            ELSE coalesce(m.plivo_status_info, '{}'::jsonb)
+                 || pg_catalog.jsonb_build_object('redriven_from', m.plivo_message_uuid) END,
+        plivo_message_uuid = NULL
+    WHERE m.id = retry_message.id AND m.status = 'failed';
+    found_row := FOUND;
+    IF NOT found_row THEN
+        IF NOT EXISTS (SELECT FROM plivo.message_logs m WHERE m.id = retry_message.id) THEN
+            RAISE EXCEPTION 'message % does not exist', id USING ERRCODE = 'no_data_found',
+                HINT = 'Pass the id of a message in plivo.message_logs.';
+        END IF;
+        RAISE EXCEPTION 'message % is not failed', id USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'Only failed messages can be re-driven.',
+            HINT = 'Check its status in plivo.message_logs.';
+    END IF;
+    PERFORM plivo._wake_dispatcher();
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION plivo.retry_message(uuid) IS 'Puts one failed message back in the queue';
+
+-- Re-drive every failed message created since `since`; returns how many.
+CREATE FUNCTION plivo.retry_failed(since timestamptz) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+SET search_path = ''
+AS $$
+DECLARE
+    redriven bigint;
+BEGIN
+    IF since IS NULL THEN
+        RAISE EXCEPTION 'since must not be null' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Pass a time, for example now() - interval ''1 day''.';
+    END IF;
+    UPDATE plivo.message_logs m
+    SET status = 'queued', attempts = 0, next_attempt_at = pg_catalog.now(),
+        error_code = NULL, last_http_status = NULL,
+        last_error = 'redriven by ' || CURRENT_USER || ' after: ' || coalesce(m.last_error, 'failure'),
+        plivo_status_info = CASE WHEN m.plivo_message_uuid IS NULL THEN m.plivo_status_info
+            ELSE coalesce(m.plivo_status_info, '{}'::jsonb)
+                 || pg_catalog.jsonb_build_object('redriven_from', m.plivo_message_uuid) END,
+        plivo_message_uuid = NULL
+    WHERE m.status = 'failed' AND m.created_at >= since;
+    GET DIAGNOSTICS redriven = ROW_COUNT;
+    IF redriven > 0 THEN
+        PERFORM plivo._wake_dispatcher();
+    END IF;
+    RETURN redriven;
+END
+$$;
+COMMENT ON FUNCTION plivo.retry_failed(timestamptz) IS 'Puts every failed message created since a time back in the queue';
+
+-- The caller's JWT subject as PostgREST sets it; NULL outside PostgREST.
+CREATE FUNCTION plivo.current_subject() RETURNS text
+LANGUAGE sql STABLE SECURITY INVOKER PARALLEL SAFE
+SET search_path = ''
+AS $$ SELECT NULLIF(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub' $$;
+

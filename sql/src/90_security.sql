@@ -1,0 +1,54 @@
+-------------------------------------------------------------------------------
+-- Row-level security and grants (Supabase roles, when they exist).
+--
+-- service_role: everything. authenticated: sees its own messages; may enqueue its
+-- own messages only once EXECUTE on the send functions was granted to it (the
+-- INSERT policy checks that grant, so one GRANT opens both doors). anon: nothing.
+-------------------------------------------------------------------------------
+ALTER TABLE plivo.message_logs ENABLE ROW LEVEL SECURITY;
+
+REVOKE ALL ON ALL TABLES IN SCHEMA plivo FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA plivo FROM PUBLIC;
+REVOKE ALL ON SCHEMA plivo FROM PUBLIC;
+
+DO $grants$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
+        GRANT USAGE ON SCHEMA plivo TO service_role;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON plivo.message_logs TO service_role;
+        GRANT EXECUTE ON FUNCTION
+            plivo.send_mms(text, text, text[], text, text, text),
+            plivo.send_sms(text, text, text, text, text),
+            plivo.verify_plivo_signature(text, text, text, text, jsonb, text, text),
+            plivo.current_subject(),
+            plivo.worker_status(),
+            plivo.retry_message(uuid),
+            plivo.retry_failed(timestamptz),
+            plivo._wake_dispatcher()
+            TO service_role;
+        CREATE POLICY message_logs_service_role ON plivo.message_logs
+            FOR ALL TO service_role USING (true) WITH CHECK (true);
+    END IF;
+
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'authenticated') THEN
+        GRANT USAGE ON SCHEMA plivo TO authenticated;
+        GRANT SELECT ON plivo.message_logs TO authenticated;
+        GRANT INSERT (recipient, sender, message_text, media_urls, message_type,
+                      callback_url, idempotency_key, next_attempt_at)
+            ON plivo.message_logs TO authenticated;
+        GRANT EXECUTE ON FUNCTION plivo.current_subject() TO authenticated;
+        CREATE POLICY message_logs_authenticated_select ON plivo.message_logs
+            FOR SELECT TO authenticated
+            USING (created_by = (SELECT plivo.current_subject()));
+        CREATE POLICY message_logs_authenticated_insert ON plivo.message_logs
+            FOR INSERT TO authenticated
+            WITH CHECK (
+                created_by = (SELECT plivo.current_subject())
+                AND (SELECT pg_catalog.has_function_privilege(
+                        'plivo.send_mms(text, text, text[], text, text, text)', 'EXECUTE')
+                     OR pg_catalog.has_function_privilege(
+                        'plivo.send_sms(text, text, text, text, text)', 'EXECUTE')));
+    END IF;
+END
+$grants$;
+
