@@ -14,6 +14,7 @@ enum class InputErrorKind {
     StringTooLong,      // 22001 string_data_right_truncation
     BadJson,            // 22032 invalid_json_text
     MissingSetting,     // 22023 as well, but the hint points at a setting
+    InvalidAuthorization,  // 28000 invalid_authorization_specification: a bad webhook signature
 };
 
 class InputError : public std::runtime_error {

@@ -140,6 +140,53 @@ void reject_worker_columns(HeapTuple tuple, TupleDesc desc) {
     }
 }
 
+constexpr const char* kQuotaSql =
+    "SELECT count(*) FROM plivo.message_logs WHERE created_by = $1 "
+    "AND created_at > pg_catalog.now() - interval '1 hour'";
+SPIPlanPtr quota_plan = nullptr;
+
+// plivo.authenticated_hourly_quota: a signed-in user (role authenticated, with a JWT
+// subject) may enqueue at most that many messages per hour. Rows inserted earlier in
+// the same statement count too (a BEFORE ROW trigger sees them). Concurrent sessions of
+// one user can overshoot by a few: it is a guard rail, not an invoice.
+void enforce_hourly_quota(const std::optional<std::string>& subject) {
+    int quota = settings.authenticated_hourly_quota;
+    if (quota <= 0 || !subject) return;
+    bool is_authenticated = pg_call([] {
+        return strcmp(GetUserNameFromId(GetUserId(), false), "authenticated") == 0;
+    });
+    if (!is_authenticated) return;
+    const std::string& sub = *subject;
+    int64 sent = pg_call([&] {
+        SPI_connect();
+        if (quota_plan == nullptr) {
+            Oid types[1] = {TEXTOID};
+            SPIPlanPtr plan = SPI_prepare(kQuotaSql, 1, types);
+            if (plan == nullptr) elog(ERROR, "SPI_prepare failed for the quota query");
+            SPI_keepplan(plan);
+            quota_plan = plan;
+        }
+        Datum values[1] = {PointerGetDatum(cstring_to_text_with_len(sub.data(), sub.size()))};
+        // read_only = false: a fresh snapshot, which sees the rows this statement inserted.
+        int rc = SPI_execute_plan(quota_plan, values, nullptr, false, 1);
+        if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "quota query failed");
+        bool isnull = false;
+        int64 count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        SPI_finish();
+        return count;
+    });
+    if (sent < quota) return;
+    std::string detail = "You enqueued " + std::to_string(sent) +
+                         " messages in the last hour; the limit is " + std::to_string(quota) + ".";
+    pg_call([&] {
+        // PT429: PostgREST answers it with HTTP 429 Too Many Requests.
+        ereport(ERROR, (errcode(MAKE_SQLSTATE('P', 'T', '4', '2', '9')),
+                        errmsg("hourly send quota exceeded"), errdetail_internal("%s", detail.c_str()),
+                        errhint("Try again later, or ask an administrator to raise "
+                                "plivo.authenticated_hourly_quota.")));
+    });
+}
+
 Datum text_datum(const std::string& text) {
     return pg_call(
         [&] { return PointerGetDatum(cstring_to_text_with_len(text.data(), text.size())); });
@@ -193,6 +240,7 @@ extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
 
         plivo::ValidatedMessage valid = plivo::validate_outgoing(message, names);
         std::optional<std::string> subject = request_subject();
+        enforce_hourly_quota(subject);
 
         struct Change {
             int attnum;

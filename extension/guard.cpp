@@ -22,6 +22,8 @@ int sqlstate_for(plivo::InputErrorKind kind) {
             return ERRCODE_STRING_DATA_RIGHT_TRUNCATION;
         case plivo::InputErrorKind::BadJson:
             return ERRCODE_INVALID_JSON_TEXT;
+        case plivo::InputErrorKind::InvalidAuthorization:
+            return ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
         case plivo::InputErrorKind::InvalidParameter:
         case plivo::InputErrorKind::MissingSetting:
             break;

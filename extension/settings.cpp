@@ -150,6 +150,18 @@ void define_settings() {
         "Plivo's message list may lag behind its queue; settling too early risks a duplicate.",
         &settings.settle_delay_ms, 60000, 0, 3600000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
         nullptr);
+    DefineCustomIntVariable(
+        "plivo.authenticated_hourly_quota",
+        "Messages the role authenticated may enqueue per JWT subject per hour (0: no limit).",
+        "Only superusers can change it, so that a signed-in user cannot raise its own.",
+        &settings.authenticated_hourly_quota, 0, 0, 1000000, PGC_SUSET, 0, nullptr, nullptr,
+        nullptr);
+    // Set transaction-locally by pg_plivo's own code so that plivo.message_events can
+    // say what caused a status change; an UPDATE without it is recorded as 'manual'.
+    DefineCustomStringVariable("plivo.event_cause", "Cause recorded with status changes.",
+                               "Set by pg_plivo itself; not a setting to configure.",
+                               &settings.event_cause, "", PGC_USERSET,
+                               GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("plivo");
 }
 

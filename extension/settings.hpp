@@ -24,6 +24,8 @@ struct Settings {
     int retry_base_ms;
     int retry_cap_ms;
     int settle_delay_ms;  // wait before settling an unknown outcome through the list API
+    char* event_cause;    // transaction-local; see plivo.message_events
+    int authenticated_hourly_quota;  // messages per JWT subject per hour; 0: no limit
 };
 
 extern Settings settings;

@@ -244,6 +244,12 @@ int effective_lease_ms() {
     return static_cast<int>(std::min<long>(std::max(lease_ms, engine_ms), INT32_MAX));
 }
 
+// What plivo.message_events records as the cause of the next statement's changes.
+void set_event_cause(const char* cause) {
+    (void)set_config_option("plivo.event_cause", cause, PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_LOCAL, true, 0, false);
+}
+
 struct StepInput {
     std::string updates_json;  // empty: none
     std::vector<plivo::SettleCheck> settle_checks;
@@ -314,6 +320,7 @@ StepOutput run_step(const StepInput& input) {
         const std::string& json = input.updates_json;
         pg_call([&] {
             Oid types[1] = {TEXTOID};
+            set_event_cause("plivo_answer");
             Datum values[1] = {PointerGetDatum(cstring_to_text_with_len(json.data(), json.size()))};
             int rc = SPI_execute_plan(prepare_once(plans.apply_updates, kApplyUpdatesSql, 1, types),
                                       values, nullptr, false, 0);
@@ -349,6 +356,7 @@ StepOutput run_step(const StepInput& input) {
         bool all = input.recover_all;
         output.recovered = pg_call([&] {
             Oid types[2] = {BOOLOID, INT4OID};
+            set_event_cause("lease_recovery");
             Datum values[2] = {BoolGetDatum(all), Int32GetDatum(settings.settle_delay_ms)};
             int rc = SPI_execute_plan(prepare_once(plans.recover, kRecoverLeasesSql, 2, types),
                                       values, nullptr, false, 0);
@@ -361,6 +369,7 @@ StepOutput run_step(const StepInput& input) {
         std::size_t limit = input.claim_limit;
         uint64 rows = pg_call([&] {
             Oid types[2] = {INT4OID, INT4OID};
+            set_event_cause("claim");
             Datum values[2] = {Int32GetDatum(static_cast<int32>(limit)),
                                Int32GetDatum(effective_lease_ms())};
             int rc = SPI_execute_plan(prepare_once(plans.claim, kClaimSql, 2, types), values,

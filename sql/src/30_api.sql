@@ -73,6 +73,7 @@ BEGIN
         RAISE EXCEPTION 'id must not be null' USING ERRCODE = 'null_value_not_allowed',
             HINT = 'Pass the id of a failed message from plivo.message_logs.';
     END IF;
+    PERFORM pg_catalog.set_config('plivo.event_cause', 'redrive', true);
     UPDATE plivo.message_logs m
     SET status = 'queued', attempts = 0, next_attempt_at = pg_catalog.now(),
         error_code = NULL, last_http_status = NULL,
@@ -83,6 +84,7 @@ BEGIN
         plivo_message_uuid = NULL
     WHERE m.id = retry_message.id AND m.status = 'failed';
     found_row := FOUND;
+    PERFORM pg_catalog.set_config('plivo.event_cause', '', true);
     IF NOT found_row THEN
         IF NOT EXISTS (SELECT FROM plivo.message_logs m WHERE m.id = retry_message.id) THEN
             RAISE EXCEPTION 'message % does not exist', id USING ERRCODE = 'no_data_found',
@@ -110,6 +112,7 @@ BEGIN
         RAISE EXCEPTION 'since must not be null' USING ERRCODE = 'null_value_not_allowed',
             HINT = 'Pass a time, for example now() - interval ''1 day''.';
     END IF;
+    PERFORM pg_catalog.set_config('plivo.event_cause', 'redrive', true);
     UPDATE plivo.message_logs m
     SET status = 'queued', attempts = 0, next_attempt_at = pg_catalog.now(),
         error_code = NULL, last_http_status = NULL,
@@ -120,6 +123,7 @@ BEGIN
         plivo_message_uuid = NULL
     WHERE m.status = 'failed' AND m.created_at >= since;
     GET DIAGNOSTICS redriven = ROW_COUNT;
+    PERFORM pg_catalog.set_config('plivo.event_cause', '', true);
     IF redriven > 0 THEN
         PERFORM plivo._wake_dispatcher();
     END IF;

@@ -6,6 +6,9 @@
 -- INSERT policy checks that grant, so one GRANT opens both doors). anon: nothing.
 -------------------------------------------------------------------------------
 ALTER TABLE plivo.message_logs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE plivo.message_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE plivo.delivery_reports ENABLE ROW LEVEL SECURITY;
+ALTER TABLE plivo.webhook_nonces ENABLE ROW LEVEL SECURITY;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA plivo FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA plivo FROM PUBLIC;
@@ -24,9 +27,22 @@ BEGIN
             plivo.worker_status(),
             plivo.retry_message(uuid),
             plivo.retry_failed(timestamptz),
-            plivo._wake_dispatcher()
+            plivo._wake_dispatcher(),
+            plivo.handle_status_callback(text, jsonb, jsonb, text),
+            plivo._verify_webhook(text, jsonb, jsonb, text),
+            plivo._status_rank(text)
             TO service_role;
         CREATE POLICY message_logs_service_role ON plivo.message_logs
+            FOR ALL TO service_role USING (true) WITH CHECK (true);
+        -- The audit trail is read-only for everyone but its owner.
+        GRANT SELECT ON plivo.message_events TO service_role;
+        CREATE POLICY message_events_service_role ON plivo.message_events
+            FOR SELECT TO service_role USING (true);
+        -- handle_status_callback() runs as its caller and records every report.
+        GRANT SELECT, INSERT ON plivo.delivery_reports, plivo.webhook_nonces TO service_role;
+        CREATE POLICY delivery_reports_service_role ON plivo.delivery_reports
+            FOR ALL TO service_role USING (true) WITH CHECK (true);
+        CREATE POLICY webhook_nonces_service_role ON plivo.webhook_nonces
             FOR ALL TO service_role USING (true) WITH CHECK (true);
     END IF;
 
@@ -40,6 +56,11 @@ BEGIN
         CREATE POLICY message_logs_authenticated_select ON plivo.message_logs
             FOR SELECT TO authenticated
             USING (created_by = (SELECT plivo.current_subject()));
+        -- The history of its own messages (message_logs' policy applies in the subquery).
+        GRANT SELECT ON plivo.message_events TO authenticated;
+        CREATE POLICY message_events_authenticated_select ON plivo.message_events
+            FOR SELECT TO authenticated
+            USING (message_id IN (SELECT m.id FROM plivo.message_logs m));
         CREATE POLICY message_logs_authenticated_insert ON plivo.message_logs
             FOR INSERT TO authenticated
             WITH CHECK (
