@@ -3,7 +3,8 @@
 #   1. the dispatcher's GoogleTest suite (ctest),
 #   2. pg_regress and isolation tests against a throwaway cluster with the worker preloaded,
 #   3. the Plivo simulator's smoke test,
-#   4. the end-to-end tests (real server + worker + simulator), when present,
+#   4. the type-check of the Supabase Edge Function examples,
+#   5. the end-to-end tests (real server + worker + simulator, relay for delivery reports),
 # and ends with one line "N passed, N failed" over all of them.
 source "$(dirname "$0")/lib/common.sh"
 require_root "$@"
@@ -66,7 +67,20 @@ if [ -x tests/simulator/smoke_test.sh ] && [ -x build/plivo_simulator ]; then
     fi
 fi
 
-# 4. End to end.
+# 4. The Supabase examples type-check (tsc against @supabase/supabase-js from npm).
+if [ -x examples/supabase/check.sh ]; then
+    log "Supabase examples (tsc --noEmit)"
+    examples_log="$(mktemp)"
+    examples/supabase/check.sh 2>&1 | tee "$examples_log" || true
+    line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$examples_log" | tail -1)"
+    if [ -n "$line" ]; then
+        count "supabase examples" "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
+    else
+        count "supabase examples" 0 1
+    fi
+fi
+
+# 5. End to end.
 if [ -x tests/e2e/run.sh ]; then
     log "end-to-end tests"
     e2e_log="$(mktemp)"

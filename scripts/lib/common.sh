@@ -36,6 +36,11 @@ install_dependencies() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${DEBIAN_PACKAGES[@]}" >/dev/null
+    # The Edge Function examples are type-checked with Node.js; the machine image has a
+    # current one, Debian's is the fallback.
+    if ! command -v npm >/dev/null 2>&1; then
+        apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    fi
 }
 
 # Builds and installs the extension, and builds the dispatcher tests and simulator.
