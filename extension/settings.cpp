@@ -156,6 +156,11 @@ void define_settings() {
         "Only superusers can change it, so that a signed-in user cannot raise its own.",
         &settings.authenticated_hourly_quota, 0, 0, 1000000, PGC_SUSET, 0, nullptr, nullptr,
         nullptr);
+    DefineCustomIntVariable(
+        "plivo.retention", "Age after which the worker purges messages in a final status.",
+        "0 keeps them forever. Purged with plivo.purge_message_logs(), one batch per transaction.",
+        &settings.retention_minutes, 0, 0, INT_MAX / 2, PGC_SIGHUP, GUC_UNIT_MIN, nullptr, nullptr,
+        nullptr);
     // Set transaction-locally by pg_plivo's own code so that plivo.message_events can
     // say what caused a status change; an UPDATE without it is recorded as 'manual'.
     DefineCustomStringVariable("plivo.event_cause", "Cause recorded with status changes.",

@@ -26,6 +26,7 @@ struct Settings {
     int settle_delay_ms;  // wait before settling an unknown outcome through the list API
     char* event_cause;    // transaction-local; see plivo.message_events
     int authenticated_hourly_quota;  // messages per JWT subject per hour; 0: no limit
+    int retention_minutes;           // the worker purges final messages older than this; 0: never
 };
 
 extern Settings settings;

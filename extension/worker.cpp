@@ -418,6 +418,53 @@ void recover_from_step_error(const PostgresError& error) {
     forget_plans();
 }
 
+constexpr long kRetentionIntervalMs = 60000;
+constexpr int kPurgeBatch = 5000;
+constexpr int kPurgeBatchesPerRound = 20;  // then back to sending; the rest next round
+constexpr const char* kPurgeSql =
+    "SELECT plivo.purge_message_logs($1 * interval '1 minute', $2, 1)";
+SPIPlanPtr purge_plan = nullptr;
+
+// plivo.retention: purge messages in a final status older than the setting, one batch
+// per short transaction so that no lock is held long.
+void purge_old_messages() {
+    if (settings.retention_minutes <= 0) return;
+    for (int round = 0; round < kPurgeBatchesPerRound && !shutdown_requested; ++round) {
+        int64 purged = 0;
+        try {
+            purged = pg_call([] {
+                SetCurrentStatementStartTimestamp();
+                StartTransactionCommand();
+                SPI_connect();
+                PushActiveSnapshot(GetTransactionSnapshot());
+                pgstat_report_activity(STATE_RUNNING, "pg_plivo dispatcher: purging old messages");
+                Oid types[2] = {INT4OID, INT4OID};
+                Datum values[2] = {Int32GetDatum(settings.retention_minutes),
+                                   Int32GetDatum(kPurgeBatch)};
+                int rc = SPI_execute_plan(prepare_once(purge_plan, kPurgeSql, 2, types), values,
+                                          nullptr, false, 1);
+                if (rc != SPI_OK_SELECT) elog(ERROR, "pg_plivo: purge failed: %d", rc);
+                bool isnull = false;
+                int64 count = DatumGetInt64(
+                    SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+                SPI_finish();
+                PopActiveSnapshot();
+                CommitTransactionCommand();
+                pgstat_report_activity(STATE_IDLE, nullptr);
+                return count;
+            });
+        } catch (const PostgresError& error) {
+            recover_from_step_error(error);
+            if (purge_plan) {
+                SPI_freeplan(purge_plan);
+                purge_plan = nullptr;
+            }
+            return;
+        }
+        if (purged < kPurgeBatch) return;
+    }
+}
+
 // When a batch of outcomes cannot be written (one bad row fails the whole UPDATE), each
 // is written on its own; one that still fails is dropped with a WARNING: its row stays
 // 'sending' until the lease runs out and is then settled with Plivo like a crash.
@@ -518,6 +565,7 @@ void run_dispatcher() {
     std::vector<plivo::RowUpdate> pending_updates;
     auto last_housekeeping = SteadyClock::now() - std::chrono::hours(1);
     auto last_credentials = SteadyClock::now();
+    auto last_retention = SteadyClock::now() - std::chrono::hours(1);
     SteadyClock::time_point next_due = SteadyClock::time_point::max();  // max: none known
 
     while (!shutdown_requested) {
@@ -534,7 +582,10 @@ void run_dispatcher() {
             credentials = read_credentials();
             last_credentials = now;
             engine->configure(engine_config(credentials));
-            if (reload) log_message(LOG, "settings reloaded");
+            if (reload) {
+                log_message(LOG, "settings reloaded");
+                last_retention = SteadyClock::now() - std::chrono::hours(1);  // apply it now
+            }
         }
 
         if (!extension_installed()) {
@@ -625,6 +676,11 @@ void run_dispatcher() {
                 });
                 continue;
             }
+        }
+
+        if (now - last_retention >= std::chrono::milliseconds(kRetentionIntervalMs)) {
+            last_retention = now;
+            purge_old_messages();
         }
 
         if (engine->in_flight() > 0) {

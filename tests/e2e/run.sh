@@ -20,7 +20,7 @@ start_e2e_cluster "$E2E_DIR"
 
 fresh() {  # every scenario starts from an empty log and a clean simulator
     sim_reset
-    sql "TRUNCATE plivo.message_logs" >/dev/null
+    sql "TRUNCATE plivo.message_logs, plivo.message_events, plivo.delivery_reports, plivo.webhook_nonces" >/dev/null
 }
 
 reload_with() {  # reload_with "setting = value" ...: ALTER SYSTEM, then SIGHUP

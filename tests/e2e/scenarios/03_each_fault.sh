@@ -7,7 +7,7 @@ for kind in error_500 error_500_after_store error_503 error_429_retry_after erro
             garbage_200 garbage_202; do
     sim_reset
     sim_config "{\"timeout_ms\": 3000, \"retry_after_s\": 1, \"fail_next\": [{\"kind\": \"$kind\", \"count\": 3}]}"
-    sql "TRUNCATE plivo.message_logs" >/dev/null
+    sql "TRUNCATE plivo.message_logs, plivo.message_events, plivo.delivery_reports, plivo.webhook_nonces" >/dev/null
     enqueue 10 "$kind"
     wait_for 45 "(SELECT count(*) FROM plivo.message_logs WHERE status IN ('sent', 'failed')) = 10"
     check "$kind: all 10 settle into a final state" $?

@@ -18,7 +18,7 @@ check_reconciles "kill -9"
 check_attribution "kill -9"
 
 sim_reset
-sql "TRUNCATE plivo.message_logs" >/dev/null
+sql "TRUNCATE plivo.message_logs, plivo.message_events, plivo.delivery_reports, plivo.webhook_nonces" >/dev/null
 sim_config '{"latency_ms": 300}'
 enqueue 300 restarted
 wait_for 10 "(SELECT count(*) FROM plivo.message_logs WHERE status = 'sending') > 0"

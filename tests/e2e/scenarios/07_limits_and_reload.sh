@@ -14,7 +14,7 @@ check_reconciles "burst"
 
 # SIGHUP: max_in_flight follows the setting.
 sim_reset
-sql "TRUNCATE plivo.message_logs" >/dev/null
+sql "TRUNCATE plivo.message_logs, plivo.message_events, plivo.delivery_reports, plivo.webhook_nonces" >/dev/null
 reload_with "plivo.account_rate_limit = 100000" "plivo.max_in_flight = 2"
 sim_config '{"latency_ms": 200}'
 enqueue 20 narrow
@@ -22,7 +22,7 @@ wait_for 30 "(SELECT count(*) FROM plivo.message_logs WHERE status = 'sent') = 2
 check "max_in_flight 2: all 20 sent" $?
 expect_eq "max_in_flight 2: at most 2 requests at once" 2 "$(sim_stat max_concurrent_requests)"
 sim_reset
-sql "TRUNCATE plivo.message_logs" >/dev/null
+sql "TRUNCATE plivo.message_logs, plivo.message_events, plivo.delivery_reports, plivo.webhook_nonces" >/dev/null
 reload_with "plivo.max_in_flight = 16"
 sim_config '{"latency_ms": 200}'
 enqueue 64 wide
