@@ -184,6 +184,9 @@ constexpr const char* kNextDueSql =
     "SELECT pg_catalog.date_part('epoch', min(next_attempt_at) - pg_catalog.clock_timestamp())"
     " FROM plivo.message_logs WHERE status IN ('queued', 'retrying')";
 
+// Reports Plivo sent before the uuid they name was recorded (see _apply_early_reports).
+constexpr const char* kEarlyReportsSql = "SELECT plivo._apply_early_reports($1)";
+
 constexpr const char* kOwnedUuidsSql =
     "SELECT plivo_message_uuid FROM plivo.message_logs WHERE plivo_message_uuid = ANY($1)";
 
@@ -194,6 +197,7 @@ struct Plans {
     SPIPlanPtr recover = nullptr;
     SPIPlanPtr next_due = nullptr;
     SPIPlanPtr owned_uuids = nullptr;
+    SPIPlanPtr early_reports = nullptr;
 };
 Plans plans;
 
@@ -214,7 +218,7 @@ void forget_plans() {
     // Plans hold references to the table; after an error (the extension may have been
     // dropped) start afresh. Freeing a kept plan is safe outside SPI.
     for (SPIPlanPtr* plan : {&plans.claim, &plans.apply_updates, &plans.recover, &plans.next_due,
-                             &plans.owned_uuids}) {
+                             &plans.owned_uuids, &plans.early_reports}) {
         if (*plan) SPI_freeplan(*plan);
         *plan = nullptr;
     }
@@ -250,8 +254,19 @@ void set_event_cause(const char* cause) {
                             GUC_ACTION_LOCAL, true, 0, false);
 }
 
+// A text[] Datum of the given strings, in the current memory context.
+Datum text_array(const std::vector<std::string>& strings) {
+    int count = static_cast<int>(strings.size());
+    Datum* elements = static_cast<Datum*>(palloc(sizeof(Datum) * std::max(count, 1)));
+    for (int i = 0; i < count; ++i) {
+        elements[i] = PointerGetDatum(cstring_to_text_with_len(strings[i].data(), strings[i].size()));
+    }
+    return PointerGetDatum(construct_array(elements, count, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
 struct StepInput {
     std::string updates_json;  // empty: none
+    std::vector<std::string> recorded_uuids;  // uuids these updates record
     std::vector<plivo::SettleCheck> settle_checks;
     std::size_t claim_limit = 0;
     bool recover_leases = false;
@@ -316,6 +331,14 @@ StepOutput run_step(const StepInput& input) {
         pgstat_report_activity(STATE_RUNNING, "pg_plivo dispatcher: claiming and recording");
     });
 
+    if (!input.recorded_uuids.empty()) {
+        // The lock handle_status_callback() takes shared: a report cannot slip between
+        // recording a uuid and applying the reports that came before it.
+        pg_call([] {
+            int rc = SPI_execute("SELECT pg_catalog.pg_advisory_xact_lock(1886152054, 1)", false, 1);
+            if (rc != SPI_OK_SELECT) elog(ERROR, "pg_plivo: report lock failed: %d", rc);
+        });
+    }
     if (!input.updates_json.empty()) {
         const std::string& json = input.updates_json;
         pg_call([&] {
@@ -327,20 +350,23 @@ StepOutput run_step(const StepInput& input) {
             if (rc != SPI_OK_UPDATE) elog(ERROR, "pg_plivo: recording outcomes failed: %d", rc);
         });
     }
+    if (!input.recorded_uuids.empty()) {
+        const std::vector<std::string>& uuids = input.recorded_uuids;
+        pg_call([&] {
+            Oid types[1] = {TEXTARRAYOID};
+            Datum values[1] = {text_array(uuids)};
+            int rc = SPI_execute_plan(prepare_once(plans.early_reports, kEarlyReportsSql, 1, types),
+                                      values, nullptr, false, 1);
+            if (rc != SPI_OK_SELECT) elog(ERROR, "pg_plivo: applying early reports failed: %d", rc);
+        });
+    }
 
     for (const plivo::SettleCheck& check : input.settle_checks) {
         std::set<std::string> owned;
         const std::vector<std::string>& candidates = check.candidate_uuids;
         uint64 rows = pg_call([&] {
-            int count = static_cast<int>(candidates.size());
-            Datum* elements = static_cast<Datum*>(palloc(sizeof(Datum) * std::max(count, 1)));
-            for (int i = 0; i < count; ++i) {
-                elements[i] = PointerGetDatum(
-                    cstring_to_text_with_len(candidates[i].data(), candidates[i].size()));
-            }
             Oid types[1] = {TEXTARRAYOID};
-            Datum values[1] = {PointerGetDatum(
-                construct_array(elements, count, TEXTOID, -1, false, TYPALIGN_INT))};
+            Datum values[1] = {text_array(candidates)};
             int rc = SPI_execute_plan(prepare_once(plans.owned_uuids, kOwnedUuidsSql, 1, types),
                                       values, nullptr, true, 0);
             if (rc != SPI_OK_SELECT) elog(ERROR, "pg_plivo: settle lookup failed: %d", rc);
@@ -472,6 +498,7 @@ void apply_updates_one_by_one(std::vector<plivo::RowUpdate>& updates) {
     for (const plivo::RowUpdate& update : updates) {
         StepInput single;
         single.updates_json = plivo::row_updates_json({update});
+        if (update.plivo_message_uuid) single.recorded_uuids.push_back(*update.plivo_message_uuid);
         try {
             run_step(single);
         } catch (const PostgresError& error) {
@@ -618,7 +645,12 @@ void run_dispatcher() {
             pending_updates.push_back(std::move(update));
         StepInput input;
         input.settle_checks = engine->take_settle_checks();
-        if (!pending_updates.empty()) input.updates_json = plivo::row_updates_json(pending_updates);
+        if (!pending_updates.empty()) {
+            input.updates_json = plivo::row_updates_json(pending_updates);
+            for (const plivo::RowUpdate& update : pending_updates) {
+                if (update.plivo_message_uuid) input.recorded_uuids.push_back(*update.plivo_message_uuid);
+            }
+        }
         bool housekeeping = now - last_housekeeping >= std::chrono::milliseconds(kHousekeepingMs);
         if (now >= next_due) claim_wanted = true;
         if (can_send && (claim_wanted || housekeeping))

@@ -12,7 +12,7 @@ DEBIAN_PACKAGES=(
     build-essential cmake pkg-config git ca-certificates curl python3
     "postgresql-${PG_MAJOR}" "postgresql-server-dev-${PG_MAJOR}" postgresql-client-${PG_MAJOR}
     libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libphonenumber-dev
-    libcpp-httplib-dev libgtest-dev
+    libcpp-httplib-dev libgtest-dev libpq-dev
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

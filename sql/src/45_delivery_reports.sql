@@ -62,6 +62,113 @@ AS $$
         ELSE NULL END
 $$;
 
+-- Applies one signed report to its message (or records that it matched none). With
+-- report_id, the report is one kept earlier as unknown_message and that row is updated
+-- instead of a new one being written.
+CREATE FUNCTION plivo._apply_report(params jsonb, report_id bigint DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+SET search_path = ''
+AS $$
+DECLARE
+    report_uuid text;
+    report_status text;
+    report_sequence integer;
+    new_status text;
+    target_id uuid;
+    message_status text;
+    message_info jsonb;
+    last_sequence integer;
+    outcome text;
+BEGIN
+    report_uuid := params ->> 'MessageUUID';
+    report_status := pg_catalog.lower(params ->> 'Status');
+    IF report_uuid IS NULL OR report_uuid = '' OR report_status IS NULL THEN
+        RAISE EXCEPTION 'params must contain MessageUUID and Status'
+            USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = pg_catalog.format('The fields were: %s.',
+                (SELECT pg_catalog.string_agg(k, ', ' ORDER BY k) FROM pg_catalog.jsonb_object_keys(params) k)),
+            HINT = 'Pass every field of Plivo''s message status callback.';
+    END IF;
+    IF (params ->> 'Sequence') ~ '^[0-9]{1,9}$' THEN
+        report_sequence := (params ->> 'Sequence')::integer;
+    END IF;
+    -- Plivo's 'queued' means accepted, which is what 'sent' means here.
+    new_status := CASE WHEN report_status = 'queued' THEN 'sent' ELSE report_status END;
+
+    SELECT m.id, m.status, m.plivo_status_info INTO target_id, message_status, message_info
+    FROM plivo.message_logs m WHERE m.plivo_message_uuid = report_uuid
+    FOR UPDATE;
+
+    IF target_id IS NULL THEN
+        outcome := 'unknown_message';
+    ELSIF EXISTS (SELECT FROM plivo.delivery_reports r
+                  WHERE r.message_id = target_id AND r.params = _apply_report.params
+                    AND r.id IS DISTINCT FROM report_id) THEN
+        outcome := 'duplicate';
+    ELSE
+        IF (message_info ->> 'Sequence') ~ '^[0-9]{1,9}$' THEN
+            last_sequence := (message_info ->> 'Sequence')::integer;
+        END IF;
+        IF plivo._status_rank(new_status) IS NULL
+           OR plivo._status_rank(message_status) >= 2
+           OR plivo._status_rank(new_status) < plivo._status_rank(message_status)
+           OR (report_sequence IS NOT NULL AND last_sequence IS NOT NULL
+               AND report_sequence <= last_sequence) THEN
+            outcome := 'stale';
+        ELSE
+            outcome := 'applied';
+            PERFORM pg_catalog.set_config('plivo.event_cause', 'delivery_report', true);
+            -- The report's fields join what is known (Plivo's api_id from the send stays).
+            UPDATE plivo.message_logs m
+            SET status = new_status,
+                plivo_status_info = coalesce(m.plivo_status_info, '{}'::jsonb) || params,
+                error_code = CASE WHEN new_status IN ('undelivered', 'failed', 'rejected')
+                                  THEN NULLIF(params ->> 'ErrorCode', '') ELSE m.error_code END
+            WHERE m.id = target_id;
+            PERFORM pg_catalog.set_config('plivo.event_cause', '', true);
+        END IF;
+    END IF;
+
+    IF report_id IS NULL THEN
+        INSERT INTO plivo.delivery_reports (message_uuid, message_id, status, sequence, result, params)
+        VALUES (report_uuid, target_id, report_status, report_sequence, outcome, params);
+    ELSE
+        UPDATE plivo.delivery_reports r SET message_id = target_id, result = outcome
+        WHERE r.id = report_id;
+    END IF;
+
+    RETURN pg_catalog.jsonb_build_object(
+        'result', outcome,
+        'message_id', target_id,
+        'status', CASE WHEN outcome = 'applied' THEN new_status ELSE message_status END,
+        'previous_status', message_status);
+END
+$$;
+
+-- A report can arrive before the worker has written down the uuid Plivo gave the
+-- message (Plivo may call back before its answer is recorded). Such reports were kept
+-- as unknown_message; when the uuid is recorded, the worker applies them, in order.
+CREATE FUNCTION plivo._apply_early_reports(uuids text[]) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+SET search_path = ''
+AS $$
+DECLARE
+    early record;
+    applied integer := 0;
+BEGIN
+    FOR early IN
+        SELECT r.id, r.params FROM plivo.delivery_reports r
+        WHERE r.message_uuid = ANY (uuids) AND r.result = 'unknown_message'
+        ORDER BY r.message_uuid, r.sequence NULLS FIRST, r.id
+    LOOP
+        PERFORM plivo._apply_report(early.params, early.id);
+        applied := applied + 1;
+    END LOOP;
+    RETURN applied;
+END
+$$;
+
 CREATE FUNCTION plivo.handle_status_callback(
     url text,
     params jsonb,
@@ -75,15 +182,6 @@ DECLARE
     checked record;
     digest text;
     known_digest text;
-    report_uuid text;
-    report_status text;
-    report_sequence integer;
-    new_status text;
-    target_id uuid;
-    message_status text;
-    message_info jsonb;
-    last_sequence integer;
-    outcome text;
 BEGIN
     IF params IS NULL OR pg_catalog.jsonb_typeof(params) <> 'object' THEN
         RAISE EXCEPTION 'params must be a JSON object' USING ERRCODE = 'invalid_parameter_value',
@@ -113,64 +211,11 @@ BEGIN
         END IF;
     END IF;
 
-    report_uuid := params ->> 'MessageUUID';
-    report_status := pg_catalog.lower(params ->> 'Status');
-    IF report_uuid IS NULL OR report_uuid = '' OR report_status IS NULL THEN
-        RAISE EXCEPTION 'params must contain MessageUUID and Status'
-            USING ERRCODE = 'invalid_parameter_value',
-            DETAIL = pg_catalog.format('The fields were: %s.',
-                (SELECT pg_catalog.string_agg(k, ', ' ORDER BY k) FROM pg_catalog.jsonb_object_keys(params) k)),
-            HINT = 'Pass every field of Plivo''s message status callback.';
-    END IF;
-    IF (params ->> 'Sequence') ~ '^[0-9]{1,9}$' THEN
-        report_sequence := (params ->> 'Sequence')::integer;
-    END IF;
-    -- Plivo's 'queued' means accepted, which is what 'sent' means here.
-    new_status := CASE WHEN report_status = 'queued' THEN 'sent' ELSE report_status END;
-
-    SELECT m.id, m.status, m.plivo_status_info INTO target_id, message_status, message_info
-    FROM plivo.message_logs m WHERE m.plivo_message_uuid = report_uuid
-    FOR UPDATE;
-
-    IF target_id IS NULL THEN
-        outcome := 'unknown_message';
-    ELSIF message_info = params THEN
-        outcome := 'duplicate';
-    ELSIF EXISTS (SELECT FROM plivo.delivery_reports r
-                  WHERE r.message_id = target_id
-                    AND r.params = handle_status_callback.params) THEN
-        outcome := 'duplicate';
-    ELSE
-        IF (message_info ->> 'Sequence') ~ '^[0-9]{1,9}$' THEN
-            last_sequence := (message_info ->> 'Sequence')::integer;
-        END IF;
-        IF plivo._status_rank(new_status) IS NULL
-           OR plivo._status_rank(message_status) >= 2
-           OR plivo._status_rank(new_status) < plivo._status_rank(message_status)
-           OR (report_sequence IS NOT NULL AND last_sequence IS NOT NULL
-               AND report_sequence <= last_sequence) THEN
-            outcome := 'stale';
-        ELSE
-            outcome := 'applied';
-            PERFORM pg_catalog.set_config('plivo.event_cause', 'delivery_report', true);
-            UPDATE plivo.message_logs m
-            SET status = new_status,
-                plivo_status_info = params,
-                error_code = CASE WHEN new_status IN ('undelivered', 'failed', 'rejected')
-                                  THEN NULLIF(params ->> 'ErrorCode', '') ELSE m.error_code END
-            WHERE m.id = target_id;
-            PERFORM pg_catalog.set_config('plivo.event_cause', '', true);
-        END IF;
-    END IF;
-
-    INSERT INTO plivo.delivery_reports (message_uuid, message_id, status, sequence, result, params)
-    VALUES (report_uuid, target_id, report_status, report_sequence, outcome, params);
-
-    RETURN pg_catalog.jsonb_build_object(
-        'result', outcome,
-        'message_id', target_id,
-        'status', CASE WHEN outcome = 'applied' THEN new_status ELSE message_status END,
-        'previous_status', message_status);
+    -- Ordered with the worker recording uuids (it holds this lock exclusively meanwhile):
+    -- either the worker sees this report when it records the uuid, or this report sees
+    -- the recorded uuid. Never neither.
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(1886152054, 1);
+    RETURN plivo._apply_report(params);
 END
 $$;
 COMMENT ON FUNCTION plivo.handle_status_callback(text, jsonb, jsonb, text) IS

@@ -30,7 +30,8 @@ BEGIN
             plivo._wake_dispatcher(),
             plivo.handle_status_callback(text, jsonb, jsonb, text),
             plivo._verify_webhook(text, jsonb, jsonb, text),
-            plivo._status_rank(text)
+            plivo._status_rank(text),
+            plivo._apply_report(jsonb, bigint)
             TO service_role;
         CREATE POLICY message_logs_service_role ON plivo.message_logs
             FOR ALL TO service_role USING (true) WITH CHECK (true);
