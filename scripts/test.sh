@@ -54,44 +54,30 @@ for diffs in tests/regress/regression.diffs tests/isolation/regression.diffs; do
 done
 count "regression" "$regress_passed" "$regress_failed"
 
-# 3. The Plivo simulator.
-if [ -x tests/simulator/smoke_test.sh ] && [ -x build/plivo_simulator ]; then
-    log "Plivo simulator smoke test"
-    sim_log="$(mktemp)"
-    tests/simulator/smoke_test.sh build/plivo_simulator 2>&1 | tee "$sim_log" || true
-    line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$sim_log" | tail -1)"
+# run_counted NAME COMMAND...: runs a suite whose last "N passed, N failed" line is
+# added to the totals; a suite that prints no such line counts as one failure.
+run_counted() {
+    local name="$1" suite_log line
+    shift
+    log "$name"
+    suite_log="$(mktemp)"
+    "$@" 2>&1 | tee "$suite_log" || true
+    line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$suite_log" | tail -1)"
     if [ -n "$line" ]; then
-        count "simulator" "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
+        count "$name" "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
     else
-        count "simulator" 0 1
+        count "$name" 0 1
     fi
-fi
+}
+
+# 3. The Plivo simulator.
+run_counted "simulator" tests/simulator/smoke_test.sh build/plivo_simulator
 
 # 4. The Supabase examples type-check (tsc against @supabase/supabase-js from npm).
-if [ -x examples/supabase/check.sh ]; then
-    log "Supabase examples (tsc --noEmit)"
-    examples_log="$(mktemp)"
-    examples/supabase/check.sh 2>&1 | tee "$examples_log" || true
-    line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$examples_log" | tail -1)"
-    if [ -n "$line" ]; then
-        count "supabase examples" "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
-    else
-        count "supabase examples" 0 1
-    fi
-fi
+run_counted "supabase examples" examples/supabase/check.sh
 
 # 5. End to end.
-if [ -x tests/e2e/run.sh ]; then
-    log "end-to-end tests"
-    e2e_log="$(mktemp)"
-    tests/e2e/run.sh 2>&1 | tee "$e2e_log" || true
-    line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$e2e_log" | tail -1)"
-    if [ -n "$line" ]; then
-        count "end-to-end" "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
-    else
-        count "end-to-end" 0 1
-    fi
-fi
+run_counted "end-to-end" tests/e2e/run.sh
 
 if [ "${#suite_failed[@]}" -ne 0 ]; then
     log "failing suites: ${suite_failed[*]}"

@@ -59,20 +59,17 @@ COMMENT ON FUNCTION plivo.worker_status() IS
 CREATE FUNCTION plivo._wake_dispatcher() RETURNS void
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'plivo_wake_dispatcher';
 
--- Re-drive a failed message: it goes back to the queue with a fresh set of attempts.
--- If an earlier attempt may have reached Plivo (unsettled_since), that is still
--- settled before it is sent again.
-CREATE FUNCTION plivo.retry_message(id uuid) RETURNS boolean
+-- Re-drive: failed messages go back to the queue with a fresh set of attempts. If an
+-- earlier attempt may have reached Plivo (unsettled_since), that is still settled before
+-- it is sent again; a uuid Plivo had given it is kept in plivo_status_info.
+-- _redrive takes either one id or every failed message created since a time.
+CREATE FUNCTION plivo._redrive(only_id uuid, since timestamptz) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 SET search_path = ''
 AS $$
 DECLARE
-    found_row boolean;
+    redriven bigint;
 BEGIN
-    IF id IS NULL THEN
-        RAISE EXCEPTION 'id must not be null' USING ERRCODE = 'null_value_not_allowed',
-            HINT = 'Pass the id of a failed message from plivo.message_logs.';
-    END IF;
     PERFORM pg_catalog.set_config('plivo.event_cause', 'redrive', true);
     UPDATE plivo.message_logs m
     SET status = 'queued', attempts = 0, next_attempt_at = pg_catalog.now(),
@@ -82,10 +79,29 @@ BEGIN
             ELSE coalesce(m.plivo_status_info, '{}'::jsonb)
                  || pg_catalog.jsonb_build_object('redriven_from', m.plivo_message_uuid) END,
         plivo_message_uuid = NULL
-    WHERE m.id = retry_message.id AND m.status = 'failed';
-    found_row := FOUND;
+    WHERE m.status = 'failed'
+      AND (only_id IS NULL OR m.id = only_id)
+      AND (since IS NULL OR m.created_at >= since);
+    GET DIAGNOSTICS redriven = ROW_COUNT;
     PERFORM pg_catalog.set_config('plivo.event_cause', '', true);
-    IF NOT found_row THEN
+    IF redriven > 0 THEN
+        PERFORM plivo._wake_dispatcher();
+    END IF;
+    RETURN redriven;
+END
+$$;
+
+-- Re-drive one failed message.
+CREATE FUNCTION plivo.retry_message(id uuid) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+SET search_path = ''
+AS $$
+BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'id must not be null' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Pass the id of a failed message from plivo.message_logs.';
+    END IF;
+    IF plivo._redrive(id, NULL) = 0 THEN
         IF NOT EXISTS (SELECT FROM plivo.message_logs m WHERE m.id = retry_message.id) THEN
             RAISE EXCEPTION 'message % does not exist', id USING ERRCODE = 'no_data_found',
                 HINT = 'Pass the id of a message in plivo.message_logs.';
@@ -94,7 +110,6 @@ BEGIN
             DETAIL = 'Only failed messages can be re-driven.',
             HINT = 'Check its status in plivo.message_logs.';
     END IF;
-    PERFORM plivo._wake_dispatcher();
     RETURN true;
 END
 $$;
@@ -105,29 +120,12 @@ CREATE FUNCTION plivo.retry_failed(since timestamptz) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 SET search_path = ''
 AS $$
-DECLARE
-    redriven bigint;
 BEGIN
     IF since IS NULL THEN
         RAISE EXCEPTION 'since must not be null' USING ERRCODE = 'null_value_not_allowed',
             HINT = 'Pass a time, for example now() - interval ''1 day''.';
     END IF;
-    PERFORM pg_catalog.set_config('plivo.event_cause', 'redrive', true);
-    UPDATE plivo.message_logs m
-    SET status = 'queued', attempts = 0, next_attempt_at = pg_catalog.now(),
-        error_code = NULL, last_http_status = NULL,
-        last_error = 'redriven by ' || CURRENT_USER || ' after: ' || coalesce(m.last_error, 'failure'),
-        plivo_status_info = CASE WHEN m.plivo_message_uuid IS NULL THEN m.plivo_status_info
-            ELSE coalesce(m.plivo_status_info, '{}'::jsonb)
-                 || pg_catalog.jsonb_build_object('redriven_from', m.plivo_message_uuid) END,
-        plivo_message_uuid = NULL
-    WHERE m.status = 'failed' AND m.created_at >= since;
-    GET DIAGNOSTICS redriven = ROW_COUNT;
-    PERFORM pg_catalog.set_config('plivo.event_cause', '', true);
-    IF redriven > 0 THEN
-        PERFORM plivo._wake_dispatcher();
-    END IF;
-    RETURN redriven;
+    RETURN plivo._redrive(NULL, since);
 END
 $$;
 COMMENT ON FUNCTION plivo.retry_failed(timestamptz) IS 'Puts every failed message created since a time back in the queue';

@@ -28,6 +28,7 @@ BEGIN
             plivo.retry_message(uuid),
             plivo.retry_failed(timestamptz),
             plivo._wake_dispatcher(),
+            plivo._redrive(uuid, timestamptz),
             plivo.handle_status_callback(text, jsonb, jsonb, text),
             plivo._verify_webhook(text, jsonb, jsonb, text),
             plivo._status_rank(text),
