@@ -187,6 +187,30 @@ void enforce_hourly_quota(const std::optional<std::string>& subject) {
     });
 }
 
+constexpr std::size_t kMaxIdempotencyKeyBytes = 255;
+
+// An idempotency key is the caller's name for one message: '' would silently merge
+// unrelated messages, and a huge one cannot be indexed.
+void check_idempotency_key(const std::optional<std::string>& key) {
+    if (!key) return;
+    const char* hint =
+        "Leave it out (NULL), or pass a short key that names this message, for example an "
+        "order id.";
+    if (key->empty()) {
+        throw plivo::InputError(plivo::InputErrorKind::InvalidParameter, "idempotency_key",
+                                "idempotency_key must not be empty",
+                                "The value was an empty string.", hint);
+    }
+    if (key->size() > kMaxIdempotencyKeyBytes) {
+        throw plivo::InputError(plivo::InputErrorKind::StringTooLong, "idempotency_key",
+                                "idempotency_key is too long",
+                                "The key is " + std::to_string(key->size()) +
+                                    " bytes long; the limit is " +
+                                    std::to_string(kMaxIdempotencyKeyBytes) + ".",
+                                hint);
+    }
+}
+
 Datum text_datum(const std::string& text) {
     return pg_call(
         [&] { return PointerGetDatum(cstring_to_text_with_len(text.data(), text.size())); });
@@ -242,10 +266,13 @@ extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
         std::optional<std::string> subject = request_subject();
         enforce_hourly_quota(subject);
 
+        check_idempotency_key(text_column(tuple, desc, column_number(desc, "idempotency_key")));
+
         struct Change {
             int attnum;
             std::optional<std::string> text;
             std::optional<int> number;
+            std::optional<Datum> datum;  // a value of another type, as is
         };
         std::vector<Change> changes = {
             {recipient_col, valid.recipient, {}},
@@ -258,7 +285,19 @@ extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
                  : std::nullopt,
              {}},
             {column_number(desc, "segments"), {}, static_cast<int>(valid.text_stats.segments)},
+            // '' is stored as NULL, as validation read it: no text, no callback URL (so
+            // plivo.callback_url applies).
+            {column_number(desc, "message_text"), valid.text, {}},
+            {column_number(desc, "callback_url"), valid.callback_url, {}},
         };
+        // next_attempt_at NULL means now, like leaving it out.
+        int next_attempt_col = column_number(desc, "next_attempt_at");
+        bool next_attempt_null = false;
+        (void)heap_getattr(tuple, next_attempt_col, desc, &next_attempt_null);
+        if (next_attempt_null) {
+            changes.push_back({next_attempt_col, {}, {},
+                               TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())});
+        }
         if (subject) changes.push_back({column_number(desc, "created_by"), subject, {}});
 
         std::vector<int> attnums;
@@ -271,6 +310,9 @@ extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
                 nulls.push_back(false);
             } else if (change.number) {
                 values.push_back(Int32GetDatum(*change.number));
+                nulls.push_back(false);
+            } else if (change.datum) {
+                values.push_back(*change.datum);
                 nulls.push_back(false);
             } else {
                 values.push_back(Datum(0));

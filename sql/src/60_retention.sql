@@ -56,7 +56,13 @@ BEGIN
             HINT = 'Pass how many messages one DELETE may remove, for example 10000, or leave it out.';
     END IF;
 
-    cutoff := pg_catalog.now() - older_than;
+    BEGIN
+        cutoff := pg_catalog.now() - older_than;
+    EXCEPTION WHEN datetime_field_overflow THEN
+        RAISE EXCEPTION 'older_than is too large' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = pg_catalog.format('The value was "%s".', older_than),
+            HINT = 'Pass how old a message must be to be purged, for example interval ''90 days''.';
+    END;
     LOOP
         -- Lock one batch, oldest first; rows someone else holds are skipped.
         SELECT pg_catalog.array_agg(b.id), pg_catalog.max(b.created_at)

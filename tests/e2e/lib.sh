@@ -118,13 +118,15 @@ check_reconciles() {
 
 # Every sent row's uuid is the simulator's message with that row's recipient and text.
 check_attribution() {
-    local label="$1" rows mismatches
-    rows="$(sql "SELECT coalesce(json_agg(json_build_object('uuid', plivo_message_uuid,
-                   'dst', substr(recipient, 2), 'text', message_text)), '[]')
-                 FROM plivo.message_logs WHERE status = 'sent'")"
-    mismatches="$(curl -sf "$(sim_url)/_sim/messages?limit=100000" | python3 -c '
+    local label="$1" rows_file mismatches
+    # Through a file: thousands of rows are more than one command-line argument may hold.
+    rows_file="$(mktemp)"
+    sql "SELECT coalesce(json_agg(json_build_object('uuid', plivo_message_uuid,
+            'dst', substr(recipient, 2), 'text', message_text)), '[]')
+         FROM plivo.message_logs WHERE status = 'sent'" >"$rows_file"
+    mismatches="$(curl -sf "$(sim_url)/_sim/messages?limit=1000000" | python3 -c '
 import json, sys
-rows = json.loads(sys.argv[1])
+rows = json.load(open(sys.argv[1]))
 body = json.load(sys.stdin)
 stored = body.get("messages", body.get("objects", body)) if isinstance(body, dict) else body
 by_uuid = {}
@@ -135,6 +137,7 @@ for m in stored:
         request = json.loads(request)
     by_uuid[uuid] = (str(request.get("dst", m.get("to_number", ""))), request.get("text"))
 bad = [r for r in rows if by_uuid.get(r["uuid"]) != (r["dst"], r["text"])]
-print(len(bad))' "$rows")"
+print(len(bad))' "$rows_file")"
+    rm -f "$rows_file"
     expect_eq "$label: every uuid belongs to its own message" 0 "$mismatches"
 }

@@ -1,0 +1,53 @@
+# Chaos soak: messages enqueued in waves while the worker is killed with SIGKILL at
+# random moments, the server is restarted with -m immediate, and the simulator injects
+# ~20% faults of every kind with slow answers. At the end: no duplicate, nothing stuck,
+# and every message either accepted by the simulator exactly once or failed with a reason.
+# SOAK_MESSAGES (default 2,000 here; tests/e2e/soak.sh runs 20,000) and SOAK_CHAOS
+# (default 4 crash events) scale it.
+soak_messages="${SOAK_MESSAGES:-2000}"
+soak_chaos="${SOAK_CHAOS:-4}"
+waves=5
+per_wave=$((soak_messages / waves))
+sim_config '{"error_500_rate": 0.03, "error_500_after_store_rate": 0.03, "error_503_rate": 0.02,
+             "error_429_retry_after_rate": 0.02, "error_429_rate": 0.02,
+             "accept_then_timeout_rate": 0.02, "accept_then_reset_rate": 0.02,
+             "reject_timeout_rate": 0.01, "reset_before_body_rate": 0.02,
+             "garbage_200_rate": 0.005, "garbage_202_rate": 0.005,
+             "retry_after_s": 1, "timeout_ms": 3000, "latency_ms": 2, "jitter_ms": 30}'
+RANDOM=42
+chaos_done=0
+for wave in $(seq 1 "$waves"); do
+    sql "INSERT INTO plivo.message_logs (recipient, message_text)
+         SELECT '+1415555' || lpad(((($wave - 1) * $per_wave + n) % 8000 + 1000)::text, 4, '0'),
+                'soak-$wave-' || n
+         FROM generate_series(1, $per_wave) n" >/dev/null
+    sleep "0.$((RANDOM % 9 + 1))"
+    if [ "$chaos_done" -lt "$soak_chaos" ]; then
+        if [ $((chaos_done % 2)) -eq 0 ]; then
+            pid="$(sql "SELECT pid FROM plivo.worker_status()" 2>/dev/null)"
+            [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+        else
+            as_server_user "$PG_BIN/pg_ctl" -D "$E2E_DIR/pg/data" -m immediate -w restart \
+                -l "$E2E_DIR/pg/server.log" >/dev/null 2>&1
+        fi
+        chaos_done=$((chaos_done + 1))
+        wait_for_server 30
+    fi
+done
+wait_for 240 "(SELECT count(*) FROM plivo.message_logs WHERE status IN ('sent', 'failed')) = $soak_messages"
+check "soak: every message reached a final state" $?
+enqueued="$(sql "SELECT count(*) FROM plivo.message_logs")"
+sent="$(sql "SELECT count(*) FROM plivo.message_logs WHERE status = 'sent'")"
+failed="$(sql "SELECT count(*) FROM plivo.message_logs WHERE status = 'failed'")"
+failed_accepted="$(sql "SELECT count(*) FROM plivo.message_logs WHERE status = 'failed' AND unsettled_since IS NOT NULL")"
+stuck="$(sql "SELECT count(*) FROM plivo.message_logs WHERE status NOT IN ('sent', 'failed')")"
+accepted="$(sim_stat distinct_accepted)"
+duplicates="$(sim_stat duplicates)"
+echo "  soak: enqueued $enqueued, accepted by the simulator $accepted, duplicates $duplicates, failed with reason $failed (of which outcome unknown $failed_accepted), stuck $stuck, crash events $chaos_done, faults injected $(sim_stat faults_total)"
+expect_eq "soak: $soak_messages enqueued" "$soak_messages" "$enqueued"
+expect_eq "soak: no duplicate" 0 "$duplicates"
+expect_eq "soak: nothing stuck" 0 "$stuck"
+expect_eq "soak: every sent message was accepted once" "$sent" "$(sql "SELECT count(DISTINCT plivo_message_uuid) FROM plivo.message_logs WHERE status = 'sent'")"
+python3 -c "import sys; sys.exit(0 if $accepted in range($sent, $sent + $failed_accepted + 1) else 1)"
+check "soak: enqueued = accepted + failed ($accepted accepted, $sent sent, $failed failed)" $?
+check_attribution "soak"
