@@ -1,6 +1,7 @@
 #include "plivo_response.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -45,10 +46,22 @@ std::vector<std::string> string_list(const json& object, const char* key) {
     return out;
 }
 
+// A count from the reply, clamped to long: get<long>() on 1e300 (or on an unsigned
+// above LONG_MAX) would be undefined behaviour, and the body is the network's.
 long number_field(const json& object, const char* key) {
     auto it = object.find(key);
     if (it == object.end() || !it->is_number()) return 0;
-    return it->get<long>();
+    constexpr long kMax = std::numeric_limits<long>::max();
+    constexpr long kMin = std::numeric_limits<long>::min();
+    if (it->is_number_unsigned()) {
+        const auto value = it->get<json::number_unsigned_t>();
+        return value > static_cast<json::number_unsigned_t>(kMax) ? kMax : static_cast<long>(value);
+    }
+    if (it->is_number_integer()) return it->get<long>();
+    const double value = it->get<double>();
+    if (value >= -static_cast<double>(kMin)) return kMax;  // 2^63: the first value above
+    if (value < static_cast<double>(kMin)) return kMin;
+    return static_cast<long>(value);
 }
 
 std::optional<ListedMessage> listed_message(const json& object) {

@@ -92,6 +92,12 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
 
     auto date = parse_http_date(std::string(value));
     if (!date) return std::nullopt;
+    // Compared in seconds first: from_time_t() overflows system_clock's nanoseconds for
+    // dates after 2262 or before 1677, and "Fri, 31 Dec 9999 23:59:59 GMT" is a valid date.
+    const auto now_seconds =
+        std::chrono::floor<std::chrono::seconds>(now.time_since_epoch()).count();
+    if (*date < now_seconds) return std::chrono::seconds(0);
+    if (*date - now_seconds > max.count()) return max;
     auto wait = std::chrono::system_clock::from_time_t(*date) - now;
     if (wait <= wait.zero()) return std::chrono::seconds(0);
     auto seconds = std::chrono::ceil<std::chrono::seconds>(wait);

@@ -2,9 +2,11 @@
 # Runs every test: installs what is missing (Debian packages), builds, then
 #   1. the dispatcher's GoogleTest suite (ctest),
 #   2. pg_regress and isolation tests against a throwaway cluster with the worker preloaded,
-#   3. the Plivo simulator's smoke test,
-#   4. the type-check of the Supabase Edge Function examples,
-#   5. the end-to-end tests (real server + worker + simulator, relay for delivery reports),
+#   3. the unit tests again under ASan/UBSan,
+#   4. libFuzzer on every parser (FUZZ_SECONDS per target, 20 by default),
+#   5. the Plivo simulator's smoke test,
+#   6. the type-check of the Supabase Edge Function examples,
+#   7. the end-to-end tests (real server + worker + simulator, relay for delivery reports),
 # and ends with one line "N passed, N failed" over all of them.
 source "$(dirname "$0")/lib/common.sh"
 require_root "$@"
@@ -70,13 +72,19 @@ run_counted() {
     fi
 }
 
-# 3. The Plivo simulator.
+# 3. The same unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+run_counted "unit (ASan/UBSan)" tests/unit/run_sanitized.sh
+
+# 4. libFuzzer on every parser and validator of dispatcher/, from the committed seeds.
+run_counted "fuzz" tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
+
+# 5. The Plivo simulator.
 run_counted "simulator" tests/simulator/smoke_test.sh build/plivo_simulator
 
-# 4. The Supabase examples type-check (tsc against @supabase/supabase-js from npm).
+# 6. The Supabase examples type-check (tsc against @supabase/supabase-js from npm).
 run_counted "supabase examples" examples/supabase/check.sh
 
-# 5. End to end.
+# 7. End to end.
 run_counted "end-to-end" tests/e2e/run.sh
 
 if [ "${#suite_failed[@]}" -ne 0 ]; then

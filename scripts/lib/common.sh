@@ -13,6 +13,7 @@ DEBIAN_PACKAGES=(
     "postgresql-${PG_MAJOR}" "postgresql-server-dev-${PG_MAJOR}" postgresql-client-${PG_MAJOR}
     libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libphonenumber-dev
     libcpp-httplib-dev libgtest-dev libpq-dev
+    clang-14 libclang-rt-14-dev llvm-14
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

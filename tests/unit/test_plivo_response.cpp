@@ -1,6 +1,8 @@
 // Parsing Plivo's replies (dispatcher/plivo_response.hpp), garbage included.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <string>
 
 #include "plivo_response.hpp"
@@ -137,6 +139,17 @@ TEST(PlivoResponse, SingleMessage) {
     EXPECT_EQ(message->message_state, "sent");
     EXPECT_FALSE(parse_listed_message(R"({"api_id":"g","error":"not found"})").has_value());
     EXPECT_FALSE(parse_listed_message("garbage").has_value());
+}
+
+// Found by fuzzing: numbers a long cannot hold in the list's meta were undefined behaviour.
+TEST(PlivoResponse, ListMetaNumbersOutOfRangeAreClamped) {
+    auto list = plivo::parse_message_list(
+        R"({"meta": {"limit": 1e300, "offset": 18446744073709551615, "total_count": -1e300},
+            "objects": []})");
+    ASSERT_TRUE(list);
+    EXPECT_EQ(list->limit, std::numeric_limits<long>::max());
+    EXPECT_EQ(list->offset, std::numeric_limits<long>::max());
+    EXPECT_EQ(list->total_count, std::numeric_limits<long>::min());
 }
 
 }  // namespace

@@ -60,5 +60,11 @@ TEST(RetryAfter, GarbageGivesNothing) {
     }
 }
 
+// Found by fuzzing: dates outside what system_clock holds (1677–2262) overflowed.
+TEST(RetryAfter, DatesFarOutsideTheClockRange) {
+    EXPECT_EQ(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", kRfcDate), kMaxRetryAfter);
+    EXPECT_EQ(parse_retry_after("Mon, 01 Jan 0001 00:00:00 GMT", kRfcDate), seconds(0));
+}
+
 }  // namespace
 }  // namespace plivo

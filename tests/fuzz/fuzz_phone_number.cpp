@@ -1,0 +1,38 @@
+// parse_phone_number on any text: an InputError or a valid E.164 number that parses
+// again to itself.
+#include <cstdint>
+#include <string>
+
+#include "fuzz_util.hpp"
+#include "input_error.hpp"
+#include "phone_number.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    const std::string text = fuzz::as_string(data, size);
+    plivo::PhoneNumber number;
+    try {
+        number = plivo::parse_phone_number(text, "recipient");
+    } catch (const plivo::InputError& error) {
+        FUZZ_CHECK(error.kind() == plivo::InputErrorKind::InvalidParameter);
+        FUZZ_CHECK(error.field() == "recipient");
+        FUZZ_CHECK(fuzz::is_utf8(error.detail()));
+        return 0;
+    }
+    // Accepted input is short and made of digits and Plivo's punctuation only.
+    FUZZ_CHECK(text.size() <= 32);
+    FUZZ_CHECK(text.find_first_not_of("0123456789 +-.()/") == std::string::npos);
+    // "+" and 2 to 15 digits.
+    FUZZ_CHECK(number.e164.size() >= 3 && number.e164.size() <= 16 && number.e164[0] == '+');
+    FUZZ_CHECK(number.e164.find_first_not_of("0123456789", 1) == std::string::npos);
+    // A region: two capital letters, or "001" for non-geographic numbers.
+    FUZZ_CHECK(number.region == "001" ||
+               (number.region.size() == 2 && number.region.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") == std::string::npos));
+    // E.164 never holds more digits than were written.
+    std::string digits;
+    for (char c : text) if (c >= '0' && c <= '9') digits += c;
+    FUZZ_CHECK(number.e164.size() - 1 <= digits.size());
+    // The E.164 form is a fixed point.
+    const plivo::PhoneNumber again = plivo::parse_phone_number(number.e164, "recipient");
+    FUZZ_CHECK(again.e164 == number.e164 && again.region == number.region);
+    return 0;
+}
