@@ -116,14 +116,14 @@ check_reconciles() {
     expect_eq "$label: every failed message says why" 0 "$failed_without_reason"
 }
 
-# Every sent row's uuid is the simulator's message with that row's recipient and text.
+# Every row with a uuid: the simulator's message with that uuid has its recipient and text.
 check_attribution() {
     local label="$1" rows_file mismatches
     # Through a file: thousands of rows are more than one command-line argument may hold.
     rows_file="$(mktemp)"
     sql "SELECT coalesce(json_agg(json_build_object('uuid', plivo_message_uuid,
             'dst', substr(recipient, 2), 'text', message_text)), '[]')
-         FROM plivo.message_logs WHERE status = 'sent'" >"$rows_file"
+         FROM plivo.message_logs WHERE plivo_message_uuid IS NOT NULL" >"$rows_file"
     mismatches="$(curl -sf "$(sim_url)/_sim/messages?limit=1000000" | python3 -c '
 import json, sys
 rows = json.load(open(sys.argv[1]))
@@ -140,4 +140,37 @@ bad = [r for r in rows if by_uuid.get(r["uuid"]) != (r["dst"], r["text"])]
 print(len(bad))' "$rows_file")"
     rm -f "$rows_file"
     expect_eq "$label: every uuid belongs to its own message" 0 "$mismatches"
+}
+
+# The relay that stands where the plivo-status Edge Function would (tests/relay):
+# start_relay sets RELAY_PID, relay_port and relay_url; returns 1 when it is not up.
+RELAY="${PLIVO_RELAY:-$REPO_ROOT/build/plivo_relay}"
+start_relay() {
+    relay_port="$(free_port)"
+    relay_url="http://127.0.0.1:$relay_port/plivo/status"
+    rm -f "$E2E_DIR/relay.port"
+    "$RELAY" --port "$relay_port" --port-file "$E2E_DIR/relay.port" --public-url "$relay_url" \
+        --threads 8 --quiet >"$E2E_DIR/relay.log" 2>&1 &
+    RELAY_PID=$!
+    trap 'kill "$RELAY_PID" 2>/dev/null; cleanup' EXIT
+    for _ in $(seq 1 200); do [ -s "$E2E_DIR/relay.port" ] && break; sleep 0.05; done
+    curl -sf "http://127.0.0.1:$relay_port/_relay/health" >/dev/null
+}
+
+stop_relay() {
+    kill "$RELAY_PID" 2>/dev/null
+    wait "$RELAY_PID"
+    local status=$?
+    trap cleanup EXIT
+    return "$status"
+}
+
+# relay_stat KEY[.SUBKEY]: one number from /_relay/stats (0 when absent).
+relay_stat() {
+    curl -sf "http://127.0.0.1:$relay_port/_relay/stats" | python3 -c '
+import json, sys
+value = json.load(sys.stdin)
+for part in sys.argv[1].split("."):
+    value = value.get(part, 0) if isinstance(value, dict) else 0
+print(value)' "$1"
 }

@@ -4,38 +4,19 @@
 # Every message ends in the simulator's final state with its error code and a complete,
 # forward-only history; repeats and late reports change nothing; a forged report is
 # refused with 403 and changes nothing either.
-RELAY="${PLIVO_RELAY:-$REPO_ROOT/build/plivo_relay}"
 if [ ! -x "$RELAY" ]; then
     check "plivo_relay is built ($RELAY)" 1
     return
 fi
-relay_port="$(free_port)"
-relay_url="http://127.0.0.1:$relay_port/plivo/status"
 # Reports are 20 ms apart here, so many reach us before the worker has recorded the uuid
 # Plivo answered with: they are kept as unknown_message, answered 200 (as the Edge
 # Function does), and applied by the worker when it records the uuid.
-"$RELAY" --port "$relay_port" --port-file "$E2E_DIR/relay.port" --public-url "$relay_url" \
-    --threads 8 --quiet >"$E2E_DIR/relay.log" 2>&1 &
-RELAY_PID=$!
-trap 'kill "$RELAY_PID" 2>/dev/null; cleanup' EXIT
-for _ in $(seq 1 200); do [ -s "$E2E_DIR/relay.port" ] && break; sleep 0.05; done
-if ! curl -sf "http://127.0.0.1:$relay_port/_relay/health" >/dev/null; then
+if ! start_relay; then
     check "relay is up" 1 "($(tail -5 "$E2E_DIR/relay.log"))"
-    kill "$RELAY_PID" 2>/dev/null
-    trap cleanup EXIT
+    stop_relay
     return
 fi
 check "relay is up" 0
-
-# relay_stat KEY[.SUBKEY]: one number from /_relay/stats (0 when absent).
-relay_stat() {
-    curl -sf "http://127.0.0.1:$relay_port/_relay/stats" | python3 -c '
-import json, sys
-value = json.load(sys.stdin)
-for part in sys.argv[1].split("."):
-    value = value.get(part, 0) if isinstance(value, dict) else 0
-print(value)' "$1"
-}
 
 sim_config '{"report_delay_ms": 20, "delivered_rate": 0.8, "undelivered_rate": 0.2,
              "failed_rate": 0, "report_duplicate_rate": 0.1, "report_out_of_order_rate": 0.1,
@@ -176,7 +157,5 @@ expect_eq "signed GET report: applied" delivered "$(sql "SELECT status FROM pliv
 expect_eq "signed GET report again: 200, a duplicate" "200 $((duplicates + 1))" \
     "$(report GET none) $(relay_stat results.duplicate)"
 
-kill "$RELAY_PID" 2>/dev/null
-wait "$RELAY_PID"
+stop_relay
 check "relay stops cleanly on SIGTERM" $?
-trap cleanup EXIT
