@@ -37,5 +37,11 @@ for scenario in "$(dirname "$0")"/scenarios/${E2E_ONLY:-}*.sh; do
     source "$scenario"
 done
 
+# After every scenario (crashes, faults, rejections, reloads): the auth token was never
+# written to the server log.
+echo "== secrets"
+expect_eq "the auth token never appears in the server log" 0 \
+    "$(grep -c -- "$SIM_AUTH_TOKEN" "$E2E_DIR/pg/server.log")"
+
 echo "$E2E_PASSED passed, $E2E_FAILED failed"
 [ "$E2E_FAILED" -eq 0 ]
