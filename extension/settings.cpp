@@ -13,6 +13,7 @@ extern "C" {
 #include "catalog/pg_authid.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
+#include "tcop/tcopprot.h"
 #include "utils/syscache.h"
 }
 
@@ -81,9 +82,33 @@ bool check_http_url_setting(char** newval, void** extra, GucSource source) {
     return false;
 }
 
+emit_log_hook_type previous_emit_log_hook = nullptr;
+
+// PostgreSQL logs a reloaded setting's new value ("parameter ... changed to ...") and,
+// with log_statement or a failing statement, the statement text. Neither may carry the
+// auth token into the server log: such lines lose the value. Runs inside
+// EmitErrorReport, in ErrorContext, so it may palloc; it must not raise an error.
+void scrub_secrets_from_log(ErrorData* edata) {
+    static const char changed[] = "parameter \"plivo.auth_token\" changed to ";
+    if (edata->message && strncmp(edata->message, changed, sizeof changed - 1) == 0) {
+        edata->message = pstrdup("parameter \"plivo.auth_token\" changed");
+    } else if (edata->message && strstr(edata->message, "plivo.auth_token") &&
+               strncmp(edata->message, "statement: ", 11) == 0) {
+        edata->message = pstrdup("statement: (not logged: it sets plivo.auth_token)");
+    }
+    if (debug_query_string && strstr(debug_query_string, "plivo.auth_token")) {
+        edata->hide_stmt = true;
+    }
+    if (previous_emit_log_hook) previous_emit_log_hook(edata);
+}
+
 }  // namespace
 
 void define_settings() {
+    if (process_shared_preload_libraries_in_progress) {
+        previous_emit_log_hook = emit_log_hook;
+        emit_log_hook = scrub_secrets_from_log;
+    }
     DefineCustomStringVariable(
         "plivo.auth_id", "Plivo auth id (MA… or SA…) that messages are sent with.",
         "Empty: the Supabase Vault secret plivo_auth_id is used when it exists.", &settings.auth_id,
