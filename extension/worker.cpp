@@ -45,6 +45,7 @@ constexpr const char* kVersion = "0.1.0";
 constexpr long kHousekeepingMs = 5000;  // expired leases, credentials, heartbeat
 constexpr long kCredentialRefreshMs = 60000;
 constexpr auto kPerformSlice = std::chrono::milliseconds(5);
+constexpr auto kMaxWriteDelay = std::chrono::milliseconds(10);  // outcome → visible in the row
 
 WorkerShared* shared_state = nullptr;
 shmem_request_hook_type previous_shmem_request_hook = nullptr;
@@ -593,6 +594,8 @@ void run_dispatcher() {
     auto last_housekeeping = SteadyClock::now() - std::chrono::hours(1);
     auto last_credentials = SteadyClock::now();
     auto last_retention = SteadyClock::now() - std::chrono::hours(1);
+    auto last_step = SteadyClock::now();
+    auto oldest_pending = SteadyClock::now();
     SteadyClock::time_point next_due = SteadyClock::time_point::max();  // max: none known
 
     while (!shutdown_requested) {
@@ -641,20 +644,37 @@ void run_dispatcher() {
         }
         if (can_send) warned_no_credentials = false;
 
-        for (plivo::RowUpdate& update : engine->take_updates())
+        for (plivo::RowUpdate& update : engine->take_updates()) {
+            if (pending_updates.empty()) oldest_pending = now;
             pending_updates.push_back(std::move(update));
+        }
         StepInput input;
         input.settle_checks = engine->take_settle_checks();
-        if (!pending_updates.empty()) {
+        bool housekeeping = now - last_housekeeping >= std::chrono::milliseconds(kHousekeepingMs);
+        if (now >= next_due) claim_wanted = true;
+        std::size_t capacity = 0;
+        if (can_send && (claim_wanted || housekeeping)) capacity = engine->claim_capacity(now);
+
+        // While requests are in flight, steps are batched: each is a transaction, and a
+        // transaction per handful of results is what limits throughput. Outcomes are
+        // written once enough have gathered or the oldest has waited kMaxWriteDelay;
+        // claims wait for a quarter of the slots. With nothing in flight, at once.
+        const bool busy = engine->in_flight() > 0;
+        const std::size_t slots = static_cast<std::size_t>(settings.max_in_flight);
+        const bool write_now =
+            !pending_updates.empty() &&
+            (!busy || pending_updates.size() >= std::max<std::size_t>(16, slots / 2) ||
+             now - oldest_pending >= kMaxWriteDelay);
+        const bool claim_now =
+            capacity > 0 && (!busy || capacity >= std::max<std::size_t>(1, slots / 4) ||
+                             now - last_step >= kMaxWriteDelay);
+        if (write_now || (claim_now && !pending_updates.empty())) {
             input.updates_json = plivo::row_updates_json(pending_updates);
             for (const plivo::RowUpdate& update : pending_updates) {
                 if (update.plivo_message_uuid) input.recorded_uuids.push_back(*update.plivo_message_uuid);
             }
         }
-        bool housekeeping = now - last_housekeeping >= std::chrono::milliseconds(kHousekeepingMs);
-        if (now >= next_due) claim_wanted = true;
-        if (can_send && (claim_wanted || housekeeping))
-            input.claim_limit = engine->claim_capacity(now);
+        if (claim_now) input.claim_limit = capacity;
         input.recover_leases = housekeeping || first_recovery;
         input.recover_all = first_recovery;
 
@@ -663,7 +683,8 @@ void run_dispatcher() {
         if (work) {
             try {
                 StepOutput output = run_step(input);
-                pending_updates.clear();
+                last_step = now;
+                if (!input.updates_json.empty()) pending_updates.clear();
                 for (auto& [id, owned] : output.owned) engine->resolve_settle_check(id, owned, now);
                 if (input.recover_leases) {
                     last_housekeeping = now;
