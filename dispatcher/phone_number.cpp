@@ -88,6 +88,13 @@ PhoneNumber parse_phone_number(const std::string& text, const std::string& field
 
     PhoneNumber result;
     util->Format(number, PhoneNumberUtil::E164, &result.e164);
+    // E.164 allows at most 15 digits; libphonenumber's metadata accepts a few longer
+    // national numbers (found by fuzzing: +4954005415050050), which Plivo cannot route.
+    if (result.e164.size() > 16) {
+        throw_not_a_number(field, "The value " + quote_for_detail(text) + " has " +
+                                      std::to_string(result.e164.size() - 1) +
+                                      " digits; an international number has at most 15.");
+    }
     util->GetRegionCodeForNumber(number, &result.region);
     return result;
 }

@@ -75,7 +75,10 @@ run_target() {
     local name="$1" dir="$WORK/$1"
     mkdir -p "$dir/corpus"
     if [[ -d "$FUZZ_DIR/corpus/$name" ]]; then cp -R "$FUZZ_DIR/corpus/$name/." "$dir/corpus/"; fi
-    "$BUILD/fuzz_$name" "$dir/corpus" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 \
+    # A fixed seed (FUZZ_SEED, 1 by default) keeps a CI run repeatable: the same inputs
+    # in the same order; FUZZ_SEED=0 lets libFuzzer pick one, for exploring by hand.
+    "$BUILD/fuzz_$name" "$dir/corpus" -seed="${FUZZ_SEED:-1}" \
+        -max_total_time="$SECONDS_PER_TARGET" -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$dir/" >"$dir/log" 2>&1
     echo $? >"$dir/rc"
 }

@@ -71,6 +71,15 @@ TEST(PhoneNumber, ThirtyThreeCharactersAreRefusedBeforeParsing) {
     expect_postgres_style(*error);
 }
 
+// Found by fuzzing: libphonenumber calls this 16-digit German number valid; E.164 does not.
+TEST(PhoneNumber, MoreThanFifteenDigitsAreRefused) {
+    const auto error = catch_input_error([&] { parse_phone_number("+4954005415050050", kField); });
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->kind(), InputErrorKind::InvalidParameter);
+    EXPECT_NE(error->detail().find("16 digits"), std::string::npos) << error->detail();
+    expect_postgres_style(*error);
+}
+
 TEST(PhoneNumber, HugeInputIsShortenedInTheDetail) {
     const std::string huge(100000, '1');
     const auto error = catch_input_error([&] { parse_phone_number(huge, kField); });
