@@ -786,8 +786,6 @@ void run_dispatcher() {
 
 }  // namespace
 
-WorkerShared* worker_shared() { return shared_state; }
-
 void wake_worker_at_commit() {
     if (!xact_callback_registered) {
         RegisterXactCallback(on_transaction_end, nullptr);

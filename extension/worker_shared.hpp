@@ -20,7 +20,4 @@ struct WorkerShared {
     uint32 in_flight;
 };
 
-// nullptr unless the library was preloaded (shared memory is only reserved then).
-WorkerShared* worker_shared();
-
 }  // namespace pg_plivo
