@@ -12,8 +12,9 @@ namespace {
 
 // 429s arriving together (several requests were in flight) count as one.
 constexpr std::chrono::seconds kCutSpacing{1};
-constexpr double kCutFactor = 0.5;
+constexpr double kCutFactor = 0.7;  // as AWS SDKs' adaptive retry mode
 constexpr double kRecoveryStep = 0.1;  // of the configured rate, per recovery interval
+constexpr std::chrono::seconds kSentWindow{1};
 
 void check(const RateLimits& limits) {
     if (!(limits.account_rate > 0.0)) throw std::invalid_argument("account rate must be positive");
@@ -53,13 +54,14 @@ TokenBucket* RateLimiter::sender_bucket(const std::string& sender, Clock::time_p
     return &it->second;
 }
 
-// Additive increase: each quiet recovery interval gives back a tenth of the configured rate.
+// Additive increase: each recovery interval since the cut gives back a tenth of the
+// configured rate. 429s that did not cut (within kCutSpacing) do not stop it.
 void RateLimiter::recover(Clock::time_point now) {
     if (!last_cut_) return;
     double rate = account_.rate();
+    if (limits_.recovery_interval.count() <= 0) rate = limits_.account_rate;
     while (rate < limits_.account_rate && now - last_step_ >= limits_.recovery_interval) {
         rate = std::min(limits_.account_rate, rate + limits_.account_rate * kRecoveryStep);
-        if (limits_.recovery_interval.count() <= 0) rate = limits_.account_rate;
         last_step_ += limits_.recovery_interval;
     }
     if (rate >= limits_.account_rate) {
@@ -67,6 +69,25 @@ void RateLimiter::recover(Clock::time_point now) {
         last_cut_.reset();
     }
     if (rate != account_.rate()) account_.set_rate(rate, account_burst_for(rate), now);
+}
+
+void RateLimiter::count_sent(Clock::time_point now) {
+    if (now - window_start_ >= kSentWindow) {
+        sent_last_window_ = now - window_start_ < 2 * kSentWindow ? sent_this_window_ : 0;
+        sent_this_window_ = 0;
+        window_start_ = now;
+    }
+    sent_this_window_ += 1;
+}
+
+// The last full window plus the current part of one, over the time they span.
+double RateLimiter::sent_rate(Clock::time_point now) const {
+    auto into_window = now - window_start_;
+    if (into_window >= 2 * kSentWindow) return 0.0;
+    if (into_window >= kSentWindow)
+        return sent_this_window_ / std::chrono::duration<double>(into_window).count();
+    double span = std::chrono::duration<double>(kSentWindow + into_window).count();
+    return (sent_last_window_ + sent_this_window_) / span;
 }
 
 bool RateLimiter::try_acquire(const std::string& sender, Clock::time_point now) {
@@ -77,13 +98,16 @@ bool RateLimiter::try_acquire(const std::string& sender, Clock::time_point now) 
     if (bucket && bucket->wait_time(now) != Clock::duration::zero()) return false;
     account_.try_take(now);
     if (bucket) bucket->try_take(now);
+    count_sent(now);
     return true;
 }
 
 bool RateLimiter::try_acquire_account(Clock::time_point now) {
     recover(now);
     if (now < paused_until_) return false;
-    return account_.try_take(now);
+    if (!account_.try_take(now)) return false;
+    count_sent(now);
+    return true;
 }
 
 double RateLimiter::account_tokens(Clock::time_point now) {
@@ -110,13 +134,15 @@ void RateLimiter::on_rate_limited(Clock::time_point now,
                                   std::optional<std::chrono::seconds> retry_after) {
     recover(now);
     if (!last_cut_ || now - *last_cut_ >= kCutSpacing) {
-        double rate = std::max(limits_.min_account_rate,
-                               std::min(account_.rate(), limits_.account_rate) * kCutFactor);
-        rate = std::min(rate, limits_.account_rate);
+        // Cut from what was really sent: a configured rate far above Plivo's limit would
+        // otherwise take many cuts before it bites.
+        double sending = std::min({account_.rate(), limits_.account_rate, sent_rate(now)});
+        double rate = std::min(limits_.account_rate,
+                               std::max(limits_.min_account_rate, sending * kCutFactor));
         account_.set_rate(rate, account_burst_for(rate), now);
         last_cut_ = now;
+        last_step_ = now;
     }
-    last_step_ = now;
     account_.drain(now);
     if (retry_after) paused_until_ = std::max(paused_until_, now + *retry_after);
 }

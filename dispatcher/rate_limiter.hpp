@@ -1,8 +1,10 @@
 // design.md promise 6: one token bucket for the account (Plivo: 300 requests / 5 s, so
-// 60/s with a burst of 60 by default) and one per sender number. A 429 halves the
-// account rate (at most once per second, never below min_account_rate) and pauses it
-// for Retry-After; each recovery_interval without a 429 gives back 10% of the
-// configured rate. configure() changes limits at runtime (SIGHUP) keeping all tokens.
+// 60/s with a burst of 60 by default) and one per sender number. A 429 sets the account
+// rate to 70% of what was actually sent over the last second (at most one cut per
+// second, never below min_account_rate) and pauses it for Retry-After; every
+// recovery_interval after a cut gives back 10% of the configured rate, whether or not
+// more 429s came, so a steady trickle of them slows sending without starving it.
+// configure() changes limits at runtime (SIGHUP) keeping all tokens.
 #pragma once
 
 #include <chrono>
@@ -21,7 +23,7 @@ struct RateLimits {
     double sender_burst = 1.0;
     std::map<std::string, double> sender_rates;  // per-number overrides (E.164 → rate, 0: none)
     double min_account_rate = 1.0;               // floor for the 429 reduction
-    std::chrono::seconds recovery_interval{10};
+    std::chrono::milliseconds recovery_interval{1000};
 };
 
 class RateLimiter {
@@ -58,6 +60,7 @@ public:
     void prune(Clock::time_point now);
 
     double account_rate_now() const { return account_.rate(); }  // after 429 reductions
+    double sent_rate(Clock::time_point now) const;  // requests per second, last ~second
     std::size_t sender_count() const { return senders_.size(); }
 
 private:
@@ -65,6 +68,7 @@ private:
     double account_burst_for(double rate) const;
     TokenBucket* sender_bucket(const std::string& sender, Clock::time_point now);
     void recover(Clock::time_point now);
+    void count_sent(Clock::time_point now);
 
     RateLimits limits_;
     TokenBucket account_;
@@ -72,6 +76,10 @@ private:
     Clock::time_point paused_until_{};
     std::optional<Clock::time_point> last_cut_;  // set while the rate is reduced
     Clock::time_point last_step_{};
+    // Requests sent in the current and the previous one-second window.
+    Clock::time_point window_start_{};
+    double sent_this_window_ = 0;
+    double sent_last_window_ = 0;
 };
 
 }  // namespace plivo

@@ -2,7 +2,9 @@
 // (dispatcher/rate_limiter.hpp), all on a fake clock.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <string>
 
 #include "rate_limiter.hpp"
 
@@ -77,38 +79,85 @@ TEST(RateLimiter, AccountAndSenderAreTakenTogetherOrNotAtAll) {
     EXPECT_TRUE(limiter.try_acquire(kB, kT0 + 2s));
 }
 
-TEST(RateLimiter, RateLimitedHalvesPausesAndRecovers) {
-    RateLimiter limiter(RateLimits{}, kT0);
-    limiter.on_rate_limited(kT0, 5s);
-    EXPECT_DOUBLE_EQ(limiter.account_rate_now(), 30.0);
-    EXPECT_EQ(limiter.account_wait_time(kT0), 5s);
-    EXPECT_FALSE(limiter.try_acquire(kA, kT0 + 4999ms));
-    EXPECT_TRUE(limiter.try_acquire(kA, kT0 + 5s));
-    // 10% of 60/s back per quiet 10 s.
-    limiter.try_acquire(kA, kT0 + 10s);
-    EXPECT_DOUBLE_EQ(limiter.account_rate_now(), 36.0);
-    limiter.try_acquire(kA, kT0 + 35s);
-    EXPECT_DOUBLE_EQ(limiter.account_rate_now(), 48.0);
-    limiter.try_acquire(kA, kT0 + 2min);
+// A limiter that sends exactly `rate` per second (burst 1), so what it sent is known.
+RateLimits steady(double rate) {
+    RateLimits limits;
+    limits.account_rate = rate;
+    limits.account_burst = 1.0;
+    return limits;
+}
+
+TEST(RateLimiter, RateLimitedCutsWhatWasSentPausesAndRecovers) {
+    RateLimiter limiter(steady(60), kT0);
+    ASSERT_NEAR(count_acquired(limiter, kA, kT0, 2s), 118, 2);  // 17 ms apart on a 1 ms clock
+    limiter.on_rate_limited(kT0 + 2s, 5s);
+    EXPECT_NEAR(limiter.account_rate_now(), 0.7 * 59, 1.0);
+    EXPECT_EQ(limiter.account_wait_time(kT0 + 2s), 5s);
+    EXPECT_FALSE(limiter.try_acquire(kA, kT0 + 2s + 4999ms));
+    EXPECT_TRUE(limiter.try_acquire(kA, kT0 + 7s));
+    // 10% of 60/s back per second after the cut, more 429s or not.
+    double cut = limiter.account_rate_now();
+    limiter.try_acquire(kA, kT0 + 8s);
+    EXPECT_DOUBLE_EQ(limiter.account_rate_now(), std::min(60.0, cut + 6 * 6));
+    limiter.try_acquire(kA, kT0 + 20s);
     EXPECT_DOUBLE_EQ(limiter.account_rate_now(), 60.0);
 }
 
-TEST(RateLimiter, SimultaneousRateLimitsCutOnce) {
-    RateLimiter limiter(RateLimits{}, kT0);
-    for (int i = 0; i < 8; ++i) limiter.on_rate_limited(kT0 + i * 10ms, std::nullopt);
-    EXPECT_DOUBLE_EQ(limiter.account_rate_now(), 30.0);
+TEST(RateLimiter, ConfiguredFarAboveWhatIsSentCutsToWhatIsSent) {
+    // 100,000/s configured, 200/s really sent: the first 429 brings it to ~140/s, not 70,000.
+    RateLimits limits;
+    limits.account_rate = 100000;
+    limits.account_burst = 100000;
+    RateLimiter limiter(limits, kT0);
+    int sent = 0;
+    for (auto t = kT0; t < kT0 + 2s; t += 5ms) sent += limiter.try_acquire(kA, t);
+    ASSERT_EQ(sent, 400);
     limiter.on_rate_limited(kT0 + 2s, std::nullopt);
-    EXPECT_DOUBLE_EQ(limiter.account_rate_now(), 15.0);
+    EXPECT_NEAR(limiter.account_rate_now(), 140.0, 1.0);
+}
+
+TEST(RateLimiter, SimultaneousRateLimitsCutOnce) {
+    RateLimiter limiter(steady(60), kT0);
+    count_acquired(limiter, kA, kT0, 2s);
+    for (int i = 0; i < 8; ++i) limiter.on_rate_limited(kT0 + 2s + i * 10ms, std::nullopt);
+    EXPECT_NEAR(limiter.account_rate_now(), 0.7 * 59, 1.0);
+    // Nothing sent since: a 429 now (an old request answering late) cuts to the floor.
     for (int i = 0; i < 20; ++i) limiter.on_rate_limited(kT0 + 3s + i * 1s, std::nullopt);
     EXPECT_DOUBLE_EQ(limiter.account_rate_now(), 1.0);  // the floor
 }
 
+// Sends as fast as the limiter allows for `span`, answering every `every`-th request 429
+// (a steady trickle, as when another client shares the account); returns requests sent.
+int send_with_429s(RateLimiter& limiter, Clock::time_point from, Clock::duration span, int every) {
+    int sent = 0;
+    for (auto t = from; t < from + span; t += 1ms) {
+        if (!limiter.try_acquire(kA, t)) continue;
+        if (++sent % every == 0) limiter.on_rate_limited(t, std::nullopt);
+    }
+    return sent;
+}
+
+TEST(RateLimiter, SteadyTrickleOf429sSlowsButNeverStarves) {
+    // 4% of requests answered 429 for two minutes: the rate keeps coming back between
+    // cuts instead of sinking to the 1/s floor and staying there.
+    RateLimiter limiter(RateLimits{}, kT0);
+    send_with_429s(limiter, kT0, 60s, 25);  // settle into the cycle
+    int sent = send_with_429s(limiter, kT0 + 60s, 60s, 25);
+    // (~14/s here; before recovery ran regardless of 429s it sank to ~3/s.)
+    EXPECT_GE(sent / 60.0, 0.2 * 60) << "requests per second under a 4% trickle of 429s";
+    EXPECT_LE(sent / 60.0, 60.0);
+    // Once the 429s stop, the configured rate is back within ten seconds.
+    send_with_429s(limiter, kT0 + 120s, 10s, 1 << 30);
+    EXPECT_DOUBLE_EQ(limiter.account_rate_now(), 60.0);
+}
+
 TEST(RateLimiter, ReducedRateAlsoShrinksTheBurst) {
     RateLimiter limiter(RateLimits{}, kT0);
+    count_now(limiter, kA, kT0);  // 60 in a moment
     limiter.on_rate_limited(kT0, std::nullopt);
-    // Drained, then 30/s with a burst of 30: one second later 30, not 60.
-    EXPECT_EQ(count_now(limiter, kA, kT0 + 1s), 30);
-    EXPECT_EQ(count_now(limiter, kA, kT0 + 1s + 100ms), 3);
+    // Drained, then 42/s with a burst of 42: one second later 42, not 60.
+    EXPECT_EQ(count_now(limiter, kA, kT0 + 1s), 42);
+    EXPECT_EQ(count_now(limiter, kA, kT0 + 1s + 100ms), 4);
 }
 
 TEST(RateLimiter, ConfigureKeepsStateAndReduction) {
@@ -116,14 +165,15 @@ TEST(RateLimiter, ConfigureKeepsStateAndReduction) {
     limits.sender_rate = 1.0;
     RateLimiter limiter(limits, kT0);
     ASSERT_TRUE(limiter.try_acquire(kA, kT0));
-    limiter.on_rate_limited(kT0, std::nullopt);  // account now 30/s
+    for (int i = 0; i < 59; ++i) limiter.try_acquire(kB + std::to_string(i), kT0);  // 60 sent
+    limiter.on_rate_limited(kT0, std::nullopt);  // account now 42/s
 
     RateLimits raised = limits;
     raised.account_rate = 100.0;
     raised.account_burst = 100.0;
     raised.sender_rate = 2.0;
     limiter.configure(raised, kT0 + 100ms);
-    EXPECT_DOUBLE_EQ(limiter.account_rate_now(), 30.0);  // still reduced after the 429
+    EXPECT_DOUBLE_EQ(limiter.account_rate_now(), 42.0);  // still reduced after the 429
     EXPECT_GT(limiter.wait_time(kA, kT0 + 100ms), Clock::duration::zero());  // A's token spent
 
     RateLimits lowered = raised;
