@@ -35,6 +35,11 @@ SHLIB_LINK = -lstdc++ -lphonenumber -lcurl -lcrypto
 # (`override` before the include wins over Makefile.global's with_llvm = yes.)
 override with_llvm = no
 
+# Rebuild objects when a header they include changes (.deps/*.Po; file names are unique
+# across extension/ and dispatcher/). Without it a changed class layout links stale
+# objects against new ones. (`override`, as above: Makefile.global sets it empty.)
+override autodepend = yes
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
