@@ -2,6 +2,8 @@
 
 #include <phonenumbers/phonenumberutil.h>
 
+#include <unordered_map>
+
 #include "input_error.hpp"
 #include "utf8.hpp"
 #include "pure_cpp.hpp"
@@ -33,6 +35,12 @@ bool is_number_punctuation(char c) {
             return false;
     }
 }
+
+// Numbers already found valid, by their digits (the result depends on nothing else).
+// Senders repeat on every message and recipients often do; libphonenumber's check is
+// regular expressions over its metadata. Per thread, cleared when full: no locks, bounded.
+constexpr std::size_t kKnownNumbersLimit = 4096;
+thread_local std::unordered_map<std::string, PhoneNumber> known_numbers;
 
 [[noreturn]] void throw_not_a_number(const std::string& field, std::string detail,
                                      std::string hint = kCountryCodeHint) {
@@ -69,13 +77,19 @@ PhoneNumber parse_phone_number(const std::string& text, const std::string& field
         throw_not_a_number(field, "The value " + quote_for_detail(text) + " has no digits.");
     }
 
+    if (auto known = known_numbers.find(digits); known != known_numbers.end()) return known->second;
+
     // Always international: the country code comes first whether or not '+' was written.
     using i18n::phonenumbers::PhoneNumberUtil;
     const PhoneNumberUtil* util = PhoneNumberUtil::GetInstance();  // lazy singleton
     i18n::phonenumbers::PhoneNumber number;
+    PhoneNumber result;
     const bool parsed =
         util->Parse("+" + digits, "ZZ", &number) == PhoneNumberUtil::NO_PARSING_ERROR;
-    if (!parsed || !util->IsValidNumber(number)) {
+    // IsValidNumber() is exactly these two calls; the region is wanted anyway, and for
+    // +1 finding it tries some 25 regions' patterns, so it is done once, not twice.
+    if (parsed) util->GetRegionCodeForNumber(number, &result.region);
+    if (!parsed || !util->IsValidNumberForRegion(number, result.region)) {
         std::string hint = kCountryCodeHint;
         if (digits[0] == '0') {
             hint =
@@ -86,7 +100,6 @@ PhoneNumber parse_phone_number(const std::string& text, const std::string& field
         throw_not_a_number(field, "The value was " + quote_for_detail(text) + ".", std::move(hint));
     }
 
-    PhoneNumber result;
     util->Format(number, PhoneNumberUtil::E164, &result.e164);
     // E.164 allows at most 15 digits; libphonenumber's metadata accepts a few longer
     // national numbers (found by fuzzing: +4954005415050050), which Plivo cannot route.
@@ -95,7 +108,8 @@ PhoneNumber parse_phone_number(const std::string& text, const std::string& field
                                       std::to_string(result.e164.size() - 1) +
                                       " digits; an international number has at most 15.");
     }
-    util->GetRegionCodeForNumber(number, &result.region);
+    if (known_numbers.size() >= kKnownNumbersLimit) known_numbers.clear();
+    known_numbers.emplace(std::move(digits), result);
     return result;
 }
 

@@ -12,7 +12,8 @@ struct PhoneNumber {
 
 // Parses a number written with its country code ("+1 415-555-0100", "14155550100");
 // spaces and + - . ( ) / are accepted as Plivo accepts them. Throws InputError naming
-// `field` when it is not a valid number (IsValidNumber). Costs ~20 µs: call once per message.
+// `field` when it is not a valid number (IsValidNumber). Costs ~10 µs the first time a
+// number is seen in a thread; numbers seen before come from a small memo.
 PhoneNumber parse_phone_number(const std::string& text, const std::string& field);
 
 }  // namespace plivo

@@ -53,6 +53,22 @@ INSTANTIATE_TEST_SUITE_P(
         Accepted{"+33 6 12 34 56 78", "+33612345678", "FR"},
         Accepted{"49 151 23456789", "+4915123456789", "DE"}));
 
+TEST(PhoneNumber, RepeatedNumbersGiveTheSameAnswer) {
+    // The second time a number is seen it comes from the memo: same result, whatever
+    // the punctuation, and a bad number is refused every time.
+    for (int pass = 0; pass < 3; ++pass) {
+        EXPECT_EQ(parse_phone_number("+1 (604) 555-0100", "recipient").region, "CA");
+        EXPECT_EQ(parse_phone_number("16045550100", "recipient").e164, "+16045550100");
+        EXPECT_THROW(parse_phone_number("+1 604 555 010", "recipient"), InputError);
+        try {
+            parse_phone_number("+1 604 555 010", "sender");
+            ADD_FAILURE() << "a short number was accepted";
+        } catch (const InputError& error) {
+            EXPECT_EQ(error.field(), "sender");  // the field of this call, not the first
+        }
+    }
+}
+
 TEST(PhoneNumber, ThirtyTwoCharactersAreAccepted) {
     const std::string padded = "+1 415 555 2671" + std::string(17, ' ');
     ASSERT_EQ(padded.size(), 32u);
