@@ -35,6 +35,9 @@ constexpr int kMaxListPages = 5;
 // update could not be written is settled again after its lease, and must then find its
 // own uuid rather than skip it. 30 s of uuids is ~16 MB at 2,500 messages/s.
 constexpr std::chrono::seconds kAssignedMemory{30};
+// A message whose pair (sender, recipient, type) already has one in the engine is due
+// again this much later: by then the first has usually been answered.
+constexpr std::chrono::seconds kSamePairWait{1};
 
 // Where one claimed message stands.
 enum class Step {
@@ -47,6 +50,7 @@ enum class Step {
 
 struct Job {
     ClaimedMessage message;  // params carry the default callback url when there was none
+    std::string pair;        // sender, recipient and type: one job per pair at a time
     Step step = Step::WaitSend;
     SteadyTime held_since{};        // WaitSend / WaitList: since when
     SystemTime attempt_started{};   // Posting: just before start()
@@ -102,6 +106,7 @@ struct DispatchEngine::State {
     std::map<std::string, std::uint64_t> checks;   // message id → job serial (WaitCheck)
     std::vector<SettleCheck> checks_out;
     std::vector<RowUpdate> updates;
+    std::map<std::string, std::uint64_t> pairs;    // pair → serial of its one job
     std::set<std::string> assigned;                // uuids this engine gave to a message
     std::deque<std::pair<SteadyTime, std::string>> assigned_order;  // oldest first
     std::uint64_t next_serial = 1;
@@ -137,6 +142,8 @@ struct DispatchEngine::State {
     void finish(std::uint64_t serial, RowUpdate update) {
         Job& job = jobs.at(serial);
         if (job.step == Step::WaitCheck) checks.erase(job.message.id);
+        if (auto pair = pairs.find(job.pair); pair != pairs.end() && pair->second == serial)
+            pairs.erase(pair);
         updates.push_back(std::move(update));
         jobs.erase(serial);
     }
@@ -249,6 +256,7 @@ struct DispatchEngine::State {
         update.next_attempt_at = std::chrono::system_clock::now() +
                                  std::chrono::duration_cast<SystemTime::duration>(wait);
         update.last_error = why;
+        update.not_attempted = true;
         finish(serial, std::move(update));
     }
 
@@ -334,23 +342,43 @@ struct DispatchEngine::State {
         } else {
             job.step = Step::WaitCheck;
             checks[job.message.id] = serial;
-            checks_out.push_back(SettleCheck{job.message.id, first.candidates});
+            checks_out.push_back(SettleCheck{job.message.id, first.candidates,
+                                             job.message.params.sender,
+                                             job.message.params.recipient,
+                                             message_type_name(job.message.params.type)});
         }
     }
 
     // Plivo has no such message: resend, in this same claim.
     void not_found(Job& job, SteadyTime now) { hold(job, Step::WaitSend, now); }
 
-    void settle(std::uint64_t serial, Job& job, const std::set<std::string>& owned,
-                SteadyTime now) {
+    void settle(std::uint64_t serial, Job& job, const SettleAnswer& answer, SteadyTime now) {
         SettleQuery query = settle_query(job);
-        query.known_uuids = owned;
+        query.known_uuids = answer.owned_uuids;
         forget_old_uuids(now);
         query.known_uuids.insert(assigned.begin(), assigned.end());
         SettleResult result = settle_unknown(query, job.objects, true);
         if (result.verdict == SettleVerdict::NotFound) {
             not_found(job, now);
             pump(now);
+            return;
+        }
+        const std::size_t ours = static_cast<std::size_t>(std::max(0, answer.unsettled_rivals)) + 1;
+        if (ours > 1 && result.candidates.size() < ours) {
+            // Fewer listed than we have unsettled: some of ours were not accepted, and
+            // nothing says which. Taking a candidate could make its real owner resend it.
+            nlohmann::json info;
+            info["settled"] = "ambiguous";
+            info["candidates"] = result.candidates;
+            info["unsettled_of_this_pair"] = ours;
+            RowUpdate update = update_for(job, "failed");
+            update.status_info_json = dump(info);
+            update.last_error = safe(
+                "outcome ambiguous: " + std::to_string(ours) +
+                " messages to this number had unknown outcomes and Plivo lists " +
+                std::to_string(result.candidates.size()) +
+                " that no message owns; not resent, it may have been delivered");
+            finish(serial, std::move(update));
             return;
         }
         if (result.verdict != SettleVerdict::Found && result.verdict != SettleVerdict::Ambiguous) {
@@ -479,10 +507,12 @@ struct DispatchEngine::State {
     // --- shutdown ------------------------------------------------------------------
 
     // Back to the queue at once; an earlier unsettled_since stays (settled before any send).
-    void requeue_now(std::uint64_t serial, Job& job, const std::string& why) {
+    void requeue_now(std::uint64_t serial, Job& job, const std::string& why,
+                     bool not_attempted = false) {
         RowUpdate update = update_for(job, "retrying");
         update.next_attempt_at = std::chrono::system_clock::now();
         update.last_error = why;
+        update.not_attempted = not_attempted;
         finish(serial, std::move(update));
     }
 
@@ -506,8 +536,9 @@ struct DispatchEngine::State {
                     "reached Plivo; its outcome is settled before any resend";
                 finish(serial, std::move(update));
             } else if (job.step == Step::Posting) {
-                requeue_now(serial, job, "attempt interrupted (dispatcher stopping) before "
-                                         "the request was sent");
+                requeue_now(serial, job,
+                            "attempt interrupted (dispatcher stopping) before the request was sent",
+                            true);
             } else {
                 requeue_now(serial, job, "settling interrupted (dispatcher stopping)");
             }
@@ -517,9 +548,11 @@ struct DispatchEngine::State {
         for (auto& entry : jobs) rest.push_back(entry.first);
         for (std::uint64_t serial : rest) {
             Job& job = jobs.at(serial);
+            bool waiting_to_send = job.step == Step::WaitSend;
             requeue_now(serial, job,
-                        job.step == Step::WaitSend ? "not sent (dispatcher stopping)"
-                                                   : "settling interrupted (dispatcher stopping)");
+                        waiting_to_send ? "not sent (dispatcher stopping)"
+                                        : "settling interrupted (dispatcher stopping)",
+                        waiting_to_send);
         }
         checks.clear();
         checks_out.clear();
@@ -589,8 +622,22 @@ void DispatchEngine::add_claimed(std::vector<ClaimedMessage> messages,
         bool duplicate = false;  // the same row twice would be a worker bug: keep the first
         for (auto& entry : s.jobs) duplicate = duplicate || entry.second.message.id == message.id;
         if (duplicate) continue;
+        std::string pair = message.params.sender + '\n' + message.params.recipient + '\n' +
+                           message_type_name(message.params.type);
+        if (s.pairs.count(pair)) {  // claimed together with the one in the engine
+            RowUpdate update;
+            update.id = message.id;
+            update.status = "retrying";
+            update.next_attempt_at = wall + kSamePairWait;
+            update.last_error = "waiting for the message before it to the same number";
+            update.not_attempted = true;
+            s.updates.push_back(std::move(update));
+            continue;
+        }
         std::uint64_t serial = s.next_serial++;
+        s.pairs[pair] = serial;
         Job& job = s.jobs[serial];
+        job.pair = std::move(pair);
         job.message = std::move(message);
         if (!job.message.params.callback_url && s.config.default_callback_url)
             job.message.params.callback_url = s.config.default_callback_url;
@@ -639,8 +686,7 @@ std::vector<SettleCheck> DispatchEngine::take_settle_checks() {
     return checks;
 }
 
-void DispatchEngine::resolve_settle_check(const std::string& id,
-                                          const std::set<std::string>& owned_uuids,
+void DispatchEngine::resolve_settle_check(const std::string& id, const SettleAnswer& answer,
                                           std::chrono::steady_clock::time_point now) {
     State& s = *state_;
     auto found = s.checks.find(id);
@@ -649,7 +695,7 @@ void DispatchEngine::resolve_settle_check(const std::string& id,
     s.checks.erase(found);
     Job& job = s.jobs.at(serial);
     job.step = Step::WaitList;  // not WaitCheck any more (finish() must not look it up)
-    s.settle(serial, job, owned_uuids, now);
+    s.settle(serial, job, answer, now);
 }
 
 void DispatchEngine::cancel_settle_check(const std::string& id,
@@ -713,6 +759,7 @@ std::string row_updates_json(const std::vector<RowUpdate>& updates) {
         row["next_attempt_at"] = time_or_null(update.next_attempt_at);
         row["unsettled_since"] = time_or_null(update.unsettled_since);
         row["clear_unsettled"] = update.clear_unsettled;
+        row["not_attempted"] = update.not_attempted;
         rows.push_back(std::move(row));
     }
     return dump(rows);

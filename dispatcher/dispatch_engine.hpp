@@ -10,10 +10,16 @@
 //     rows = claim up to n due rows (FOR UPDATE SKIP LOCKED, lease, attempts + 1)
 //     engine.add_claimed(rows, now)                   (starts what the rate limits allow)
 //     engine.perform(max_wait)                        (when engine.in_flight() > 0)
-//     for each engine.take_settle_checks(): look up which candidate uuids we already own,
-//         engine.resolve_settle_check(id, owned, now)
+//     for each engine.take_settle_checks(): look up which candidate uuids we already own
+//         and how many other messages of the pair are unsettled too,
+//         engine.resolve_settle_check(id, answer, now)
 //     write engine.take_updates() back in one UPDATE  (row_updates_json)
 //     sleep until the latch or engine.next_wakeup(now)
+//
+// One message per sender, recipient and type at a time: a claimed message whose pair
+// already has one in the engine goes straight back to the queue (the worker's claim
+// also skips pairs with a message in flight or unsettled). Settling then never has to
+// tell two of our own messages apart in Plivo's list, which has no text to tell them by.
 //
 // Every claimed message ends in exactly one RowUpdate (sent, retrying or failed) unless
 // the engine is destroyed first; abort_all() turns in-flight work into updates that
@@ -76,6 +82,7 @@ struct RowUpdate {
     std::optional<SystemTime> next_attempt_at;  // retrying: when
     std::optional<SystemTime> unsettled_since;  // set: the attempt may have reached Plivo
     bool clear_unsettled = false;               // the outcome is now known
+    bool not_attempted = false;  // given back unsent: the claim's attempt does not count
 };
 
 // Candidate uuids from Plivo's list for one message: the worker answers which of them
@@ -83,6 +90,14 @@ struct RowUpdate {
 struct SettleCheck {
     std::string id;
     std::vector<std::string> candidate_uuids;
+    std::string sender, recipient, message_type;  // the pair, as stored ("sms" / "mms")
+};
+
+struct SettleAnswer {
+    std::set<std::string> owned_uuids;  // candidates other rows already own
+    // Other messages of the same pair whose outcome is unknown too (after a crash with
+    // several in flight): any candidate may be theirs.
+    int unsettled_rivals = 0;
 };
 
 class DispatchEngine {
@@ -108,7 +123,7 @@ public:
     void perform(std::chrono::milliseconds max_wait);
 
     std::vector<SettleCheck> take_settle_checks();
-    void resolve_settle_check(const std::string& id, const std::set<std::string>& owned_uuids,
+    void resolve_settle_check(const std::string& id, const SettleAnswer& answer,
                               std::chrono::steady_clock::time_point now);
 
     // The worker could not answer a settle check (its transaction failed): the message

@@ -136,12 +136,23 @@ std::string copy_and_free(char* value) {
 // ---------------------------------------------------------------------------------
 // SQL the worker runs. Every name is qualified; the worker's search_path is not trusted.
 
-// Claims due messages: FOR UPDATE SKIP LOCKED, a lease, and the attempt counted.
+// The condition of message_logs_open_idx: this row's outcome is open.
+#define PLIVO_OUTCOME_OPEN(r)                                                                   \
+    "(" r ".status = 'sending' OR (" r ".unsettled_since IS NOT NULL AND " r ".status IN "  \
+    "('queued', 'retrying')))"
+
+// Claims due messages: FOR UPDATE SKIP LOCKED, a lease, and the attempt counted. A message
+// waits while another of the same sender, recipient and type is open (one at a time, see
+// message_logs_open_idx); one whose own outcome is open waits only for a send in flight.
 constexpr const char* kClaimSql =
     "WITH due AS ("
-    "  SELECT id FROM plivo.message_logs"
-    "  WHERE status IN ('queued', 'retrying') AND next_attempt_at <= pg_catalog.now()"
-    "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+    "  SELECT m.id FROM plivo.message_logs m"
+    "  WHERE m.status IN ('queued', 'retrying') AND m.next_attempt_at <= pg_catalog.now()"
+    "    AND NOT EXISTS (SELECT 1 FROM plivo.message_logs o"
+    "      WHERE o.recipient = m.recipient AND o.sender = m.sender"
+    "        AND o.message_type = m.message_type AND " PLIVO_OUTCOME_OPEN("o")
+    "        AND o.id <> m.id AND (o.status = 'sending' OR m.unsettled_since IS NULL))"
+    "  ORDER BY m.next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED)"
     " UPDATE plivo.message_logs m SET status = 'sending', attempts = m.attempts + 1,"
     "   last_attempt_at = pg_catalog.clock_timestamp(),"
     "   lease_expires_at = pg_catalog.clock_timestamp() + $2 * interval '1 millisecond'"
@@ -154,6 +165,7 @@ constexpr const char* kClaimSql =
 constexpr const char* kApplyUpdatesSql =
     "UPDATE plivo.message_logs m SET"
     "  status = u.status,"
+    "  attempts = CASE WHEN u.not_attempted THEN m.attempts - 1 ELSE m.attempts END,"
     "  plivo_message_uuid = coalesce(u.plivo_message_uuid, m.plivo_message_uuid),"
     "  plivo_status_info = coalesce(u.plivo_status_info, m.plivo_status_info),"
     "  error_code = coalesce(u.error_code, m.error_code),"
@@ -167,7 +179,7 @@ constexpr const char* kApplyUpdatesSql =
     " FROM pg_catalog.jsonb_to_recordset($1::jsonb) AS u(id uuid, status text,"
     "   plivo_message_uuid text, plivo_status_info jsonb, error_code text, last_error text,"
     "   clear_last_error boolean, last_http_status integer, next_attempt_at timestamptz,"
-    "   unsettled_since timestamptz, clear_unsettled boolean)"
+    "   unsettled_since timestamptz, clear_unsettled boolean, not_attempted boolean)"
     " WHERE m.id = u.id AND m.status = 'sending'";
 
 // Attempts whose lease ran out were interrupted (a crash): their outcome is unknown.
@@ -191,6 +203,13 @@ constexpr const char* kEarlyReportsSql = "SELECT plivo._apply_early_reports($1)"
 constexpr const char* kOwnedUuidsSql =
     "SELECT plivo_message_uuid FROM plivo.message_logs WHERE plivo_message_uuid = ANY($1)";
 
+// Other messages of the same pair whose outcome is unknown too (only after a crash took
+// several of them in flight): Plivo's list cannot tell theirs from ours.
+constexpr const char* kUnsettledRivalsSql =
+    "SELECT count(*) FROM plivo.message_logs o"
+    " WHERE o.recipient = $1 AND o.sender = $2 AND o.message_type = $3 AND o.id <> $4::uuid"
+    "   AND " PLIVO_OUTCOME_OPEN("o") " AND o.unsettled_since IS NOT NULL";
+
 // The prepared statements, kept across transactions.
 struct Plans {
     SPIPlanPtr claim = nullptr;
@@ -198,6 +217,7 @@ struct Plans {
     SPIPlanPtr recover = nullptr;
     SPIPlanPtr next_due = nullptr;
     SPIPlanPtr owned_uuids = nullptr;
+    SPIPlanPtr unsettled_rivals = nullptr;
     SPIPlanPtr early_reports = nullptr;
 };
 Plans plans;
@@ -219,7 +239,7 @@ void forget_plans() {
     // Plans hold references to the table; after an error (the extension may have been
     // dropped) start afresh. Freeing a kept plan is safe outside SPI.
     for (SPIPlanPtr* plan : {&plans.claim, &plans.apply_updates, &plans.recover, &plans.next_due,
-                             &plans.owned_uuids, &plans.early_reports}) {
+                             &plans.owned_uuids, &plans.unsettled_rivals, &plans.early_reports}) {
         if (*plan) SPI_freeplan(*plan);
         *plan = nullptr;
     }
@@ -255,6 +275,11 @@ void set_event_cause(const char* cause) {
                             GUC_ACTION_LOCAL, true, 0, false);
 }
 
+// A text Datum, in the current memory context.
+Datum text_datum(const std::string& text) {
+    return PointerGetDatum(cstring_to_text_with_len(text.data(), text.size()));
+}
+
 // A text[] Datum of the given strings, in the current memory context.
 Datum text_array(const std::vector<std::string>& strings) {
     int count = static_cast<int>(strings.size());
@@ -276,7 +301,7 @@ struct StepInput {
 
 struct StepOutput {
     std::vector<plivo::ClaimedMessage> claimed;
-    std::vector<std::pair<std::string, std::set<std::string>>> owned;  // per settle check
+    std::vector<std::pair<std::string, plivo::SettleAnswer>> settle_answers;
     std::optional<double> next_due_seconds;
     uint64 recovered = 0;
 };
@@ -362,21 +387,35 @@ StepOutput run_step(const StepInput& input) {
         });
     }
 
+    // read_only = false below: a fresh snapshot that sees this step's own updates.
     for (const plivo::SettleCheck& check : input.settle_checks) {
-        std::set<std::string> owned;
         const std::vector<std::string>& candidates = check.candidate_uuids;
         uint64 rows = pg_call([&] {
             Oid types[1] = {TEXTARRAYOID};
             Datum values[1] = {text_array(candidates)};
             int rc = SPI_execute_plan(prepare_once(plans.owned_uuids, kOwnedUuidsSql, 1, types),
-                                      values, nullptr, true, 0);
+                                      values, nullptr, false, 0);
             if (rc != SPI_OK_SELECT) elog(ERROR, "pg_plivo: settle lookup failed: %d", rc);
             return SPI_processed;
         });
+        plivo::SettleAnswer answer;
         for (uint64 row = 0; row < rows; ++row) {
-            if (auto uuid = result_text(row, 1)) owned.insert(*uuid);
+            if (auto uuid = result_text(row, 1)) answer.owned_uuids.insert(*uuid);
         }
-        output.owned.emplace_back(check.id, std::move(owned));
+        answer.unsettled_rivals = pg_call([&] {
+            Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+            Datum values[4] = {text_datum(check.recipient), text_datum(check.sender),
+                               text_datum(check.message_type), text_datum(check.id)};
+            int rc = SPI_execute_plan(
+                prepare_once(plans.unsettled_rivals, kUnsettledRivalsSql, 4, types), values,
+                nullptr, false, 1);
+            if (rc != SPI_OK_SELECT || SPI_processed != 1)
+                elog(ERROR, "pg_plivo: settle rival lookup failed: %d", rc);
+            bool isnull = false;
+            return static_cast<int>(DatumGetInt64(
+                SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
+        });
+        output.settle_answers.emplace_back(check.id, std::move(answer));
     }
 
     if (input.recover_leases) {
@@ -685,7 +724,8 @@ void run_dispatcher() {
                 StepOutput output = run_step(input);
                 last_step = now;
                 if (!input.updates_json.empty()) pending_updates.clear();
-                for (auto& [id, owned] : output.owned) engine->resolve_settle_check(id, owned, now);
+                for (auto& [id, answer] : output.settle_answers)
+                    engine->resolve_settle_check(id, answer, now);
                 if (input.recover_leases) {
                     last_housekeeping = now;
                     if (output.recovered > 0) {

@@ -89,6 +89,11 @@ CREATE INDEX message_logs_due_idx ON plivo.message_logs (next_attempt_at)
 -- Attempts in flight, to take up those whose lease expired (crash recovery).
 CREATE INDEX message_logs_leased_idx ON plivo.message_logs (lease_expires_at)
     WHERE status = 'sending';
+-- Messages whose outcome is open (in flight, or maybe accepted and not yet settled), by
+-- sender, recipient and type: the dispatcher sends one message of such a pair at a time,
+-- so that settling an unknown outcome never has to guess which of ours Plivo listed.
+CREATE INDEX message_logs_open_idx ON plivo.message_logs (recipient, sender, message_type)
+    WHERE status = 'sending' OR (unsettled_since IS NOT NULL AND status IN ('queued', 'retrying'));
 -- Idempotency keys are scoped to the caller (the JWT subject, or none).
 CREATE UNIQUE INDEX message_logs_idempotency_key_idx
     ON plivo.message_logs (idempotency_key, (coalesce(created_by, '')))

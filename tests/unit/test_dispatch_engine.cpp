@@ -246,7 +246,8 @@ protected:
         for (SettleCheck& check : engine_->take_settle_checks()) {
             checks_.push_back(check);
             if (answer_checks_)
-                engine_->resolve_settle_check(check.id, owned_(check), SteadyClock::now());
+                engine_->resolve_settle_check(check.id, SettleAnswer{owned_(check), rivals_},
+                                              SteadyClock::now());
         }
     }
 
@@ -323,6 +324,7 @@ protected:
     std::function<std::set<std::string>(const SettleCheck&)> owned_ = [](const SettleCheck&) {
         return std::set<std::string>{};
     };
+    int rivals_ = 0;  // unsettled messages of the same pair the worker reports
     std::deque<ClaimedMessage> queue_;
     std::size_t max_engine_in_flight_ = 0;
 };
@@ -688,7 +690,7 @@ TEST_F(DispatchEngineTest, SettleListFailureKeepsTheMessageUnsettled) {
     a.unsettled_since = since;
     ClaimedMessage b = message("b", kSender, "+14155550112");
     b.unsettled_since = since;
-    ClaimedMessage last = message("last");
+    ClaimedMessage last = message("last", kSender, "+14155550113");
     last.unsettled_since = since;
     last.attempts = 3;
     add({a, b, last});
@@ -713,29 +715,94 @@ TEST_F(DispatchEngineTest, SettleListFailureKeepsTheMessageUnsettled) {
     EXPECT_EQ(plivo_.posts(), 0u);
 }
 
-TEST_F(DispatchEngineTest, TwoMessagesNeverSettleOntoOneUuid) {
+TEST_F(DispatchEngineTest, OneMessagePerPairAtATime) {
+    // Two unsettled messages to one number claimed together: the second goes back to the
+    // queue unsent, so the first alone settles onto what Plivo lists.
     auto since = SystemClock::now() - 10s;
     plivo_.on_get([since](const httplib::Request&, httplib::Response& r) {
         r.set_content(FakePlivo::list_body({listed("shared-1", since + 1s)}, false),
                       "application/json");
     });
-    answer_checks_ = false;  // both questions are out before either is answered
     engine(config());
     ClaimedMessage a = message("a");
     a.unsettled_since = since;
     ClaimedMessage b = message("b");
     b.unsettled_since = since;
-    add({a, b});
-    ASSERT_TRUE(run_until([&] { return checks_.size() == 2; }));
-    for (const SettleCheck& check : checks_)
-        engine_->resolve_settle_check(check.id, {}, SteadyClock::now());
+    ClaimedMessage other = message("other", kSender, "+14155550112");  // another number
+    auto before = SystemClock::now();
+    add({a, b, other});
+    ASSERT_TRUE(run_until_updated(3));
+    const RowUpdate& back = update("b");
+    EXPECT_EQ(back.status, "retrying");
+    EXPECT_TRUE(back.not_attempted);
+    EXPECT_FALSE(back.clear_unsettled);  // still to be settled, after the first
+    ASSERT_TRUE(back.next_attempt_at);
+    EXPECT_GE(*back.next_attempt_at, before + 1s);
+    EXPECT_EQ(back.last_error, "waiting for the message before it to the same number");
+    EXPECT_EQ(order_.front(), "b");  // at once, before the others were answered
+    EXPECT_EQ(update("a").status, "sent");
+    EXPECT_EQ(update("a").plivo_message_uuid, "shared-1");
+    EXPECT_EQ(update("other").status, "sent");
+    EXPECT_EQ(plivo_.gets(), 1u);   // a's list
+    EXPECT_EQ(plivo_.posts(), 1u);  // other's: it had nothing to settle
+}
+
+TEST_F(DispatchEngineTest, FreshMessageWaitsForTheOneInFlightToTheSameNumber) {
+    engine(config());
+    add({message("first"), message("second")});
     ASSERT_TRUE(run_until_updated(2));
-    // Whichever was answered first took shared-1; the other then found nothing and was sent.
-    std::multiset<std::string> uuids{update("a").plivo_message_uuid.value_or(""),
-                                     update("b").plivo_message_uuid.value_or("")};
-    EXPECT_EQ(uuids, (std::multiset<std::string>{"shared-1", "uuid-14155550111"}));
-    EXPECT_EQ(update(checks_[0].id).plivo_message_uuid, "shared-1");
+    EXPECT_EQ(update("first").status, "sent");
+    EXPECT_EQ(update("second").status, "retrying");
+    EXPECT_TRUE(update("second").not_attempted);
     EXPECT_EQ(plivo_.posts(), 1u);
+}
+
+TEST_F(DispatchEngineTest, SettleWithMoreUnsettledOfThePairThanListedFailsAmbiguous) {
+    // After a crash two messages to one number are unsettled and Plivo lists one: it may
+    // be either's. Neither may take it and leave the other to resend it.
+    auto since = SystemClock::now() - 10s;
+    plivo_.on_get([since](const httplib::Request&, httplib::Response& r) {
+        r.set_content(FakePlivo::list_body({listed("one-of-two", since + 1s)}, false),
+                      "application/json");
+    });
+    rivals_ = 1;
+    engine(config());
+    ClaimedMessage m = message("m1");
+    m.unsettled_since = since;
+    add({m});
+    ASSERT_TRUE(run_until_updated(1));
+    ASSERT_EQ(checks_.size(), 1u);
+    EXPECT_EQ(checks_[0].sender, kSender);
+    EXPECT_EQ(checks_[0].recipient, kRecipient);
+    EXPECT_EQ(checks_[0].message_type, "sms");
+    const RowUpdate& u = update("m1");
+    EXPECT_EQ(u.status, "failed");
+    EXPECT_FALSE(u.plivo_message_uuid);
+    EXPECT_FALSE(u.clear_unsettled);  // it may have been delivered
+    ASSERT_TRUE(u.last_error);
+    EXPECT_NE(u.last_error->find("outcome ambiguous: 2 messages"), std::string::npos) << *u.last_error;
+    ASSERT_TRUE(u.status_info_json);
+    EXPECT_EQ(json::parse(*u.status_info_json),
+              json::parse(R"({"settled":"ambiguous","candidates":["one-of-two"],"unsettled_of_this_pair":2})"));
+    EXPECT_EQ(plivo_.posts(), 0u);
+}
+
+TEST_F(DispatchEngineTest, SettleWithAsManyListedAsUnsettledTakesOne) {
+    auto since = SystemClock::now() - 10s;
+    plivo_.on_get([since](const httplib::Request&, httplib::Response& r) {
+        r.set_content(FakePlivo::list_body({listed("late", since + 3s), listed("early", since + 1s)},
+                                           false),
+                      "application/json");
+    });
+    rivals_ = 1;  // both were accepted: each takes one, nothing is resent
+    engine(config());
+    ClaimedMessage m = message("m1");
+    m.unsettled_since = since;
+    add({m});
+    ASSERT_TRUE(run_until_updated(1));
+    EXPECT_EQ(update("m1").status, "sent");
+    EXPECT_EQ(update("m1").plivo_message_uuid, "early");
+    EXPECT_EQ(plivo_.posts(), 0u);
 }
 
 TEST_F(DispatchEngineTest, CancelledSettleCheckGoesBackUnsettled) {
@@ -752,7 +819,7 @@ TEST_F(DispatchEngineTest, CancelledSettleCheckGoesBackUnsettled) {
     EXPECT_EQ(e.held(), 1u);
     EXPECT_FALSE(e.next_wakeup(SteadyClock::now()).has_value());  // waits for the worker
     e.cancel_settle_check("m1", SteadyClock::now());
-    e.resolve_settle_check("m1", {}, SteadyClock::now());  // too late: ignored
+    e.resolve_settle_check("m1", SettleAnswer{}, SteadyClock::now());  // too late: ignored
     collect();
     const RowUpdate& u = update("m1");
     EXPECT_EQ(u.status, "retrying");
@@ -959,6 +1026,7 @@ TEST(DispatchEngineJson, RowUpdatesJsonExactText) {
     full.next_attempt_at = t + std::chrono::microseconds(123456);
     full.unsettled_since = t - 1s + std::chrono::microseconds(5);
     full.clear_unsettled = false;
+    full.not_attempted = true;
     RowUpdate bare;
     bare.id = "x";
     bare.status = "sent";
@@ -969,11 +1037,11 @@ TEST(DispatchEngineJson, RowUpdatesJsonExactText) {
               R"([{"clear_last_error":false,"clear_unsettled":false,"error_code":"http_500",)"
               R"("id":"6f1c0f5e-2b7a-4c39-9d7e-0a1b2c3d4e5f","last_error":"boom \"quoted\"\n",)"
               R"("last_http_status":500,"next_attempt_at":"2024-05-01T12:00:00.123456Z",)"
-              R"("plivo_message_uuid":"u-1","plivo_status_info":{"a":"x","b":[1,2]},)"
+              R"("not_attempted":true,"plivo_message_uuid":"u-1","plivo_status_info":{"a":"x","b":[1,2]},)"
               R"("status":"retrying","unsettled_since":"2024-05-01T11:59:59.000005Z"},)"
               R"({"clear_last_error":true,"clear_unsettled":true,"error_code":null,"id":"x",)"
               R"("last_error":null,"last_http_status":null,"next_attempt_at":null,)"
-              R"("plivo_message_uuid":null,"plivo_status_info":{"text":"plain text"},)"
+              R"("not_attempted":false,"plivo_message_uuid":null,"plivo_status_info":{"text":"plain text"},)"
               R"("status":"sent","unsettled_since":null}])");
     EXPECT_EQ(row_updates_json({}), "[]");
 }
