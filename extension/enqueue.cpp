@@ -329,16 +329,16 @@ extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
     });
 }
 
-// AFTER INSERT FOR EACH STATEMENT: one NOTIFY per transaction (Postgres folds identical
-// notifications of one transaction into one) and a worker wake-up at commit. Both are
-// transactional: a rolled-back transaction signals nothing.
+// AFTER INSERT FOR EACH STATEMENT: a worker wake-up at commit and, as
+// plivo.notify_on_enqueue says, one NOTIFY per transaction (Postgres folds identical
+// notifications of one transaction into one). Both are transactional: a rolled-back
+// transaction signals nothing.
 extern "C" Datum plivo_after_enqueue(PG_FUNCTION_ARGS) {
     if (!CALLED_AS_TRIGGER(fcinfo)) {
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("plivo_after_enqueue must be called as a trigger")));
     }
-    Async_Notify(kQueueChannel, "");
-    wake_worker_at_commit();
+    signal_queued_at_commit();
     return PointerGetDatum(nullptr);
 }
 

@@ -181,6 +181,19 @@ void define_settings() {
         "Only superusers can change it, so that a signed-in user cannot raise its own.",
         &settings.authenticated_hourly_quota, 0, 0, 1000000, PGC_SUSET, 0, nullptr, nullptr,
         nullptr);
+    static const struct config_enum_entry notify_options[] = {
+        {"auto", kNotifyAuto, false},
+        {"always", kNotifyAlways, false},
+        {"never", kNotifyNever, false},
+        {nullptr, 0, false},
+    };
+    DefineCustomEnumVariable(
+        "plivo.notify_on_enqueue",
+        "When enqueuing sends NOTIFY plivo_message_queued (once per transaction, at commit).",
+        "auto: only when no pg_plivo worker serves this database (the worker is woken without "
+        "it); always; never. Notifying transactions commit one at a time cluster-wide.",
+        &settings.notify_on_enqueue, kNotifyAuto, notify_options, PGC_USERSET, 0, nullptr,
+        nullptr, nullptr);
     DefineCustomIntVariable(
         "plivo.retention", "Age after which the worker purges messages in a final status.",
         "0 keeps them forever. Purged with plivo.purge_message_logs(), one batch per transaction.",

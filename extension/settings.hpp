@@ -27,7 +27,13 @@ struct Settings {
     char* event_cause;    // transaction-local; see plivo.message_events
     int authenticated_hourly_quota;  // messages per JWT subject per hour; 0: no limit
     int retention_minutes;           // the worker purges final messages older than this; 0: never
+    int notify_on_enqueue;           // NotifyOnEnqueue
 };
+
+// plivo.notify_on_enqueue: when an enqueuing transaction sends NOTIFY plivo_message_queued.
+// PostgreSQL serialises the commits of every notifying transaction in the cluster, so it
+// is sent only when someone may need it: by default when no worker serves this database.
+enum NotifyOnEnqueue { kNotifyAuto, kNotifyAlways, kNotifyNever };
 
 extern Settings settings;
 
@@ -39,7 +45,7 @@ void define_settings();
 std::optional<std::string> configured_auth_id();
 std::optional<std::string> configured_auth_token();
 
-// The NOTIFY channel an enqueuing transaction signals once, at commit.
+// The NOTIFY channel an enqueuing transaction signals once, at commit (see above).
 constexpr const char* kQueueChannel = "plivo_message_queued";
 
 }  // namespace pg_plivo

@@ -826,7 +826,19 @@ void run_dispatcher() {
 
 }  // namespace
 
-void wake_worker_at_commit() {
+bool worker_serves_this_database() {
+    if (!shared_state) return false;
+    SpinLockAcquire(&shared_state->mutex);
+    bool serves = shared_state->pid != 0 && shared_state->database_id == MyDatabaseId;
+    SpinLockRelease(&shared_state->mutex);
+    return serves;
+}
+
+void signal_queued_at_commit() {
+    if (settings.notify_on_enqueue == kNotifyAlways ||
+        (settings.notify_on_enqueue == kNotifyAuto && !worker_serves_this_database())) {
+        Async_Notify(kQueueChannel, "");
+    }
     if (!xact_callback_registered) {
         RegisterXactCallback(on_transaction_end, nullptr);
         xact_callback_registered = true;
@@ -871,6 +883,7 @@ void plivo_dispatcher_main(Datum) {
         SpinLockAcquire(&shared_state->mutex);
         shared_state->latch = MyLatch;
         shared_state->pid = MyProcPid;
+        shared_state->database_id = MyDatabaseId;
         shared_state->started_at = GetCurrentTimestamp();
         shared_state->heartbeat_at = shared_state->started_at;
         shared_state->attempts_started = 0;
@@ -935,10 +948,10 @@ extern "C" Datum plivo_worker_status(PG_FUNCTION_ARGS) {
     PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
 }
 
-// plivo._wake_dispatcher(): NOTIFY and wake the worker when this transaction commits
-// (used by the re-drive functions, whose UPDATE does not fire the INSERT trigger).
+// plivo._wake_dispatcher(): wake the worker (and NOTIFY, see signal_queued_at_commit)
+// when this transaction commits; for the re-drive functions, whose UPDATE does not fire
+// the INSERT trigger.
 extern "C" Datum plivo_wake_dispatcher(PG_FUNCTION_ARGS) {
-    Async_Notify(kQueueChannel, "");
-    wake_worker_at_commit();
+    signal_queued_at_commit();
     PG_RETURN_VOID();
 }

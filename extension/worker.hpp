@@ -7,7 +7,8 @@ namespace pg_plivo {
 // enqueuing still works and plivo.worker_status() reports that no worker runs.
 void register_worker_if_preloaded();
 
-// Called by the enqueue trigger: wake the worker when this transaction commits.
-void wake_worker_at_commit();
+// Called when messages become due in this transaction: wake the worker when it commits,
+// and NOTIFY plivo_message_queued as plivo.notify_on_enqueue says.
+void signal_queued_at_commit();
 
 }  // namespace pg_plivo

@@ -14,6 +14,7 @@ struct WorkerShared {
     slock_t mutex;
     Latch* latch;  // the running worker's latch; nullptr when none runs
     pid_t pid;     // 0 when none runs
+    Oid database_id;  // the database it serves
     TimestampTz started_at;
     TimestampTz heartbeat_at;  // last loop iteration
     uint64 attempts_started;   // messages claimed for an attempt since the worker started

@@ -20,3 +20,14 @@ ok = (request["type"] == "mms" and request["src"] == "14155550100" and request["
       and request["url"] == "https://hooks.example.com/plivo/status" and request["method"] == "POST")
 sys.exit(0 if ok else 1)'
 check "request body as plivo-api.md describes (src, dst, type, media_urls, url, method)" $?
+
+# plivo.notify_on_enqueue: with the worker serving this database, 'auto' wakes it
+# without a NOTIFY (notifying commits are serialised cluster-wide); 'always' notifies.
+quiet="$(psql -X -q -c "LISTEN plivo_message_queued" -c "SELECT plivo.send_sms('+14155552005', 'no notify') IS NOT NULL" 2>&1)"
+loud="$(psql -X -q -c "SET plivo.notify_on_enqueue = always" -c "LISTEN plivo_message_queued" -c "SELECT plivo.send_sms('+14155552006', 'notify') IS NOT NULL" 2>&1)"
+case "$quiet" in *"Asynchronous notification"*) r=1 ;; *) r=0 ;; esac
+check "notify_on_enqueue auto: no NOTIFY while the worker serves the database" "$r" "$quiet"
+case "$loud" in *'Asynchronous notification "plivo_message_queued"'*) r=0 ;; *) r=1 ;; esac
+check "notify_on_enqueue always: one NOTIFY" "$r" "$loud"
+wait_for 10 "(SELECT count(*) = 2 FROM plivo.message_logs WHERE recipient IN ('+14155552005', '+14155552006') AND status = 'sent')"
+check "both sent, notified or not" $?
