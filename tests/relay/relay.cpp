@@ -33,7 +33,7 @@
 
 #include "relay_db.hpp"
 #include "relay_form.hpp"
-#include "relay_httplib.hpp"
+#include "../httplib_debian.hpp"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <unordered_set>
 
-#include "sim_httplib.hpp"
+#include "../httplib_debian.hpp"
 #include "sim_util.hpp"
 
 namespace plivo_sim {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "sim_httplib.hpp"
+#include "../httplib_debian.hpp"
 #include "sim_util.hpp"
 #include "signature.hpp"
 #include "url.hpp"

@@ -19,18 +19,7 @@
 #include <thread>
 #include <vector>
 
-// Debian's libcpp-httplib.so is built with these; they change class layouts, so every
-// includer must define them too (see test_http_driver.cpp).
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
-#endif
-#include <httplib.h>
+#include "../httplib_debian.hpp"
 
 #include <nlohmann/json.hpp>
 

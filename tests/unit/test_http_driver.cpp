@@ -19,18 +19,7 @@
 #include <thread>
 #include <vector>
 
-// Debian's libcpp-httplib.so is built with these; they change class layouts, so every
-// includer must define them too (the same as tests/simulator/sim_httplib.hpp).
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
-#endif
-#include <httplib.h>
+#include "../httplib_debian.hpp"
 
 #include "http_driver.hpp"
 #include "plivo_request.hpp"

@@ -1,7 +1,8 @@
 // cpp-httplib as Debian builds it: libcpp-httplib.so is compiled with OpenSSL, zlib
 // and Brotli support, and those macros change class layouts (Request gains an `ssl`
 // member), so every file that includes httplib.h must define them the same way.
-// Include this instead of <httplib.h>, and only where needed: it is a big header.
+// The simulator, the relay and the unit tests include this instead of <httplib.h>, and
+// only where needed: it is a big header.
 #pragma once
 
 #ifndef CPPHTTPLIB_OPENSSL_SUPPORT
