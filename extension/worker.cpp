@@ -197,6 +197,9 @@ constexpr const char* kNextDueSql =
     "SELECT pg_catalog.date_part('epoch', min(next_attempt_at) - pg_catalog.clock_timestamp())"
     " FROM plivo.message_logs WHERE status IN ('queued', 'retrying')";
 
+// Taken exclusively while recording uuids; handle_status_callback() takes it shared.
+constexpr const char* kReportLockSql = "SELECT pg_catalog.pg_advisory_xact_lock(1886152054, 1)";
+
 // Reports Plivo sent before the uuid they name was recorded (see _apply_early_reports).
 constexpr const char* kEarlyReportsSql = "SELECT plivo._apply_early_reports($1)";
 
@@ -219,6 +222,7 @@ struct Plans {
     SPIPlanPtr owned_uuids = nullptr;
     SPIPlanPtr unsettled_rivals = nullptr;
     SPIPlanPtr early_reports = nullptr;
+    SPIPlanPtr report_lock = nullptr;
 };
 Plans plans;
 
@@ -239,7 +243,7 @@ void forget_plans() {
     // Plans hold references to the table; after an error (the extension may have been
     // dropped) start afresh. Freeing a kept plan is safe outside SPI.
     for (SPIPlanPtr* plan : {&plans.claim, &plans.apply_updates, &plans.recover, &plans.next_due,
-                             &plans.owned_uuids, &plans.unsettled_rivals, &plans.early_reports}) {
+                             &plans.owned_uuids, &plans.unsettled_rivals, &plans.early_reports, &plans.report_lock}) {
         if (*plan) SPI_freeplan(*plan);
         *plan = nullptr;
     }
@@ -361,7 +365,8 @@ StepOutput run_step(const StepInput& input) {
         // The lock handle_status_callback() takes shared: a report cannot slip between
         // recording a uuid and applying the reports that came before it.
         pg_call([] {
-            int rc = SPI_execute("SELECT pg_catalog.pg_advisory_xact_lock(1886152054, 1)", false, 1);
+            int rc = SPI_execute_plan(prepare_once(plans.report_lock, kReportLockSql, 0, nullptr),
+                                      nullptr, nullptr, false, 1);
             if (rc != SPI_OK_SELECT) elog(ERROR, "pg_plivo: report lock failed: %d", rc);
         });
     }
