@@ -16,30 +16,40 @@ sim_config '{"error_500_rate": 0.03, "error_500_after_store_rate": 0.03, "error_
              "retry_after_s": 1, "timeout_ms": 3000, "latency_ms": 2, "jitter_ms": 30}'
 RANDOM=42
 chaos_done=0
+# One crash event: the worker killed with SIGKILL, or the server stopped -m immediate and
+# started again, in turn.
+chaos_event() {
+    if [ $((chaos_done % 2)) -eq 0 ]; then
+        pid="$(sql "SELECT pid FROM plivo.worker_status()" 2>/dev/null)"
+        [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+    else
+        as_server_user "$PG_BIN/pg_ctl" -D "$E2E_DIR/pg/data" -m immediate -w restart \
+            -l "$E2E_DIR/pg/server.log" >/dev/null 2>&1
+    fi
+    chaos_done=$((chaos_done + 1))
+    wait_for_server 30
+}
 for wave in $(seq 1 "$waves"); do
     sql "INSERT INTO plivo.message_logs (recipient, message_text)
          SELECT '+1415555' || lpad(((($wave - 1) * $per_wave + n) % 8000 + 1000)::text, 4, '0'),
                 'soak-$wave-' || n
          FROM generate_series(1, $per_wave) n" >/dev/null
     sleep "0.$((RANDOM % 9 + 1))"
-    if [ "$chaos_done" -lt "$soak_chaos" ]; then
-        if [ $((chaos_done % 2)) -eq 0 ]; then
-            pid="$(sql "SELECT pid FROM plivo.worker_status()" 2>/dev/null)"
-            [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-        else
-            as_server_user "$PG_BIN/pg_ctl" -D "$E2E_DIR/pg/data" -m immediate -w restart \
-                -l "$E2E_DIR/pg/server.log" >/dev/null 2>&1
-        fi
-        chaos_done=$((chaos_done + 1))
-        wait_for_server 30
-    fi
+    [ "$chaos_done" -lt "$soak_chaos" ] && chaos_event
 done
 # Done when every message is final; stuck when none became final for 60 s (the slowest
-# path, an unknown outcome settled through the list API, takes under 10 s here).
+# path, an unknown outcome settled through the list API, takes under 10 s here). Crash
+# events left over after the waves come at random moments, 3 to 12 s apart, while the
+# backlog drains.
 soak_started=$(date +%s) last_done=-1 last_progress=$(date +%s)
+next_chaos=$(($(date +%s) + RANDOM % 10 + 3))
 while :; do
     done_now="$(sql "SELECT count(*) FROM plivo.message_logs WHERE status IN ('sent', 'failed')" 2>/dev/null)"
     [ "$done_now" = "$soak_messages" ] && break
+    if [ "$chaos_done" -lt "$soak_chaos" ] && [ "$(date +%s)" -ge "$next_chaos" ]; then
+        chaos_event
+        next_chaos=$(($(date +%s) + RANDOM % 10 + 3)) last_progress=$(date +%s)
+    fi
     if [ -n "$done_now" ] && [ "$done_now" != "$last_done" ]; then
         last_done="$done_now" last_progress=$(date +%s)
     elif [ $(($(date +%s) - last_progress)) -ge 60 ]; then
@@ -53,10 +63,11 @@ enqueued="$(sql "SELECT count(*) FROM plivo.message_logs")"
 sent="$(sql "SELECT count(*) FROM plivo.message_logs WHERE status = 'sent'")"
 failed="$(sql "SELECT count(*) FROM plivo.message_logs WHERE status = 'failed'")"
 failed_accepted="$(sql "SELECT count(*) FROM plivo.message_logs WHERE status = 'failed' AND unsettled_since IS NOT NULL")"
+ambiguous="$(sql "SELECT count(*) FROM plivo.message_logs WHERE status = 'failed' AND last_error LIKE 'outcome ambiguous%'")"
 stuck="$(sql "SELECT count(*) FROM plivo.message_logs WHERE status NOT IN ('sent', 'failed')")"
 accepted="$(sim_stat distinct_accepted)"
 duplicates="$(sim_stat duplicates)"
-echo "  soak: enqueued $enqueued, accepted by the simulator $accepted, duplicates $duplicates, failed with reason $failed (of which outcome unknown $failed_accepted), stuck $stuck, crash events $chaos_done, faults injected $(sim_stat faults_total)"
+echo "  soak: enqueued $enqueued, accepted by the simulator $accepted, duplicates $duplicates, failed with reason $failed (of which outcome unknown $failed_accepted, ambiguous after a crash $ambiguous), stuck $stuck, crash events $chaos_done, faults injected $(sim_stat faults_total)"
 expect_eq "soak: $soak_messages enqueued" "$soak_messages" "$enqueued"
 expect_eq "soak: no duplicate" 0 "$duplicates"
 expect_eq "soak: nothing stuck" 0 "$stuck"
