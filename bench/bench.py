@@ -654,7 +654,7 @@ def write_results(info, started, finished, load_end):
     L.append("| PostgreSQL | %s |" % info["postgres"])
     L.append("| load average (1/5/15 min) at start | %s |" % " / ".join(info["load"]))
     L.append("| load average at end | %s |" % " / ".join(load_end))
-    L.append("| shared with | other engineers compiling on the same 2 cores: figures are "
+    L.append("| shared with | other work on the same 2 cores (builds, test runs): figures are "
              "pessimistic and noisy |")
     L.append("")
     L.append("Clusters: `fsync = off` (as in the tests), otherwise PostgreSQL defaults "
@@ -680,9 +680,9 @@ def write_results(info, started, finished, load_end):
     L.append("![throughput against in-flight requests](throughput_vs_in_flight.png)\n")
     L.append("## Measured context\n")
     L.append("CPU during each dispatch run (median over runs; 1.00 = one full core; machine "
-             "busy is the share of both cores, including the other engineers' work):\n")
+             "busy is the share of both cores, including other work on the machine):\n")
     L.append("| simulator latency | max_in_flight | worker CPU | simulator CPU | other postgres "
-             "processes | rest of the machine (other users) | machine busy | max concurrent "
+             "processes | rest of the machine | machine busy | max concurrent "
              "requests at simulator | enqueue of the batch (s) |")
     L.append("|---|---|---|---|---|---|---|---|---|")
     for latency in LATENCIES:
