@@ -273,6 +273,16 @@ protected:
         return run_until([&] { return updates_.size() >= n; }, timeout);
     }
 
+    // A fresh engine given one message, m1, whose earlier attempt (at `since`) has an
+    // unknown outcome; runs until m1 has its update.
+    bool settle_m1(SystemClock::time_point since) {
+        engine(config());
+        ClaimedMessage m = message("m1");
+        m.unsettled_since = since;
+        add({m});
+        return run_until_updated(1);
+    }
+
     const RowUpdate& update(const std::string& id) {
         static const RowUpdate none{};
         auto it = updates_.find(id);
@@ -526,11 +536,7 @@ TEST_F(DispatchEngineTest, SettleFoundMarksSentWithoutResending) {
                                            false),
                       "application/json");
     });
-    engine(config());
-    ClaimedMessage m = message("m1");
-    m.unsettled_since = since;
-    add({m});
-    ASSERT_TRUE(run_until_updated(1));
+    ASSERT_TRUE(settle_m1(since));
 
     std::vector<Seen> gets = plivo_.seen("GET");
     ASSERT_EQ(gets.size(), 1u);
@@ -577,11 +583,7 @@ TEST_F(DispatchEngineTest, SettleCandidateOwnedByAnotherRowIsNotOurs) {
                       "application/json");
     });
     owned_ = [](const SettleCheck&) { return std::set<std::string>{"owned-1"}; };
-    engine(config());
-    ClaimedMessage m = message("m1");
-    m.unsettled_since = since;
-    add({m});
-    ASSERT_TRUE(run_until_updated(1));
+    ASSERT_TRUE(settle_m1(since));
     ASSERT_EQ(checks_.size(), 1u);
     EXPECT_EQ(plivo_.posts(), 1u);
     EXPECT_EQ(update("m1").status, "sent");
@@ -600,11 +602,7 @@ TEST_F(DispatchEngineTest, SettleAmbiguousTakesTheOldestUnownedAndNeverResends) 
                       "application/json");
     });
     owned_ = [](const SettleCheck&) { return std::set<std::string>{"c-owned"}; };
-    engine(config());
-    ClaimedMessage m = message("m1");
-    m.unsettled_since = since;
-    add({m});
-    ASSERT_TRUE(run_until_updated(1));
+    ASSERT_TRUE(settle_m1(since));
     ASSERT_EQ(checks_.size(), 1u);
     EXPECT_EQ(checks_[0].candidate_uuids.size(), 4u);
     const RowUpdate& u = update("m1");
@@ -627,11 +625,7 @@ TEST_F(DispatchEngineTest, SettleReadsTheNextPage) {
                             : FakePlivo::list_body({listed("page-2", since + 2s)}, false, 20),
                       "application/json");
     });
-    engine(config());
-    ClaimedMessage m = message("m1");
-    m.unsettled_since = since;
-    add({m});
-    ASSERT_TRUE(run_until_updated(1));
+    ASSERT_TRUE(settle_m1(since));
     std::vector<Seen> gets = plivo_.seen("GET");
     ASSERT_EQ(gets.size(), 2u);
     EXPECT_EQ(gets[1].params["offset"], "20");
@@ -647,11 +641,7 @@ TEST_F(DispatchEngineTest, SettleStopsAfterFivePagesAndTriesLater) {
                                            true, offset),
                       "application/json");
     });
-    engine(config());
-    ClaimedMessage m = message("m1");
-    m.unsettled_since = since;
-    add({m});
-    ASSERT_TRUE(run_until_updated(1));
+    ASSERT_TRUE(settle_m1(since));
     std::vector<Seen> gets = plivo_.seen("GET");
     ASSERT_EQ(gets.size(), 5u);
     for (int i = 0; i < 5; ++i) EXPECT_EQ(gets[i].params["offset"], std::to_string(20 * i));
@@ -755,11 +745,7 @@ TEST_F(DispatchEngineTest, SettleWithMoreUnsettledOfThePairThanListedFailsAmbigu
                       "application/json");
     });
     rivals_ = 1;
-    engine(config());
-    ClaimedMessage m = message("m1");
-    m.unsettled_since = since;
-    add({m});
-    ASSERT_TRUE(run_until_updated(1));
+    ASSERT_TRUE(settle_m1(since));
     ASSERT_EQ(checks_.size(), 1u);
     EXPECT_EQ(checks_[0].sender, kSender);
     EXPECT_EQ(checks_[0].recipient, kRecipient);
@@ -784,11 +770,7 @@ TEST_F(DispatchEngineTest, SettleWithAsManyListedAsUnsettledTakesOne) {
                       "application/json");
     });
     rivals_ = 1;  // both were accepted: each takes one, nothing is resent
-    engine(config());
-    ClaimedMessage m = message("m1");
-    m.unsettled_since = since;
-    add({m});
-    ASSERT_TRUE(run_until_updated(1));
+    ASSERT_TRUE(settle_m1(since));
     EXPECT_EQ(update("m1").status, "sent");
     EXPECT_EQ(update("m1").plivo_message_uuid, "early");
     EXPECT_EQ(plivo_.posts(), 0u);
