@@ -144,19 +144,25 @@ std::string copy_and_free(char* value) {
 // Claims due messages: FOR UPDATE SKIP LOCKED, a lease, and the attempt counted. A message
 // waits while another of the same sender, recipient and type is open (one at a time, see
 // message_logs_open_idx); one whose own outcome is open waits only for a send in flight.
+// Of several due together for one pair only the earliest is taken; the others stay
+// queued, and the next claim skips them while it is open.
 constexpr const char* kClaimSql =
     "WITH due AS ("
-    "  SELECT m.id FROM plivo.message_logs m"
+    "  SELECT m.id, m.recipient, m.sender, m.message_type, m.next_attempt_at"
+    "  FROM plivo.message_logs m"
     "  WHERE m.status IN ('queued', 'retrying') AND m.next_attempt_at <= pg_catalog.now()"
     "    AND NOT EXISTS (SELECT 1 FROM plivo.message_logs o"
     "      WHERE o.recipient = m.recipient AND o.sender = m.sender"
     "        AND o.message_type = m.message_type AND " PLIVO_OUTCOME_OPEN("o")
     "        AND o.id <> m.id AND (o.status = 'sending' OR m.unsettled_since IS NULL))"
-    "  ORDER BY m.next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED)"
+    "  ORDER BY m.next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED),"
+    " first_of_pair AS ("
+    "  SELECT DISTINCT ON (recipient, sender, message_type) id FROM due"
+    "  ORDER BY recipient, sender, message_type, next_attempt_at, id)"
     " UPDATE plivo.message_logs m SET status = 'sending', attempts = m.attempts + 1,"
     "   last_attempt_at = pg_catalog.clock_timestamp(),"
     "   lease_expires_at = pg_catalog.clock_timestamp() + $2 * interval '1 millisecond'"
-    " FROM due WHERE m.id = due.id"
+    " FROM first_of_pair due WHERE m.id = due.id"
     " RETURNING m.id::text, m.sender, m.recipient, m.message_type, m.message_text,"
     "   pg_catalog.array_to_string(m.media_urls, E'\\n'), m.callback_url, m.attempts,"
     "   pg_catalog.date_part('epoch', m.unsettled_since)";
