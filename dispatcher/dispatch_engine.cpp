@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <unordered_set>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -107,7 +108,7 @@ struct DispatchEngine::State {
     std::vector<SettleCheck> checks_out;
     std::vector<RowUpdate> updates;
     std::map<std::string, std::uint64_t> pairs;    // pair → serial of its one job
-    std::set<std::string> assigned;                // uuids this engine gave to a message
+    std::unordered_set<std::string> assigned;      // uuids this engine gave to a message
     std::deque<std::pair<SteadyTime, std::string>> assigned_order;  // oldest first
     std::uint64_t next_serial = 1;
     std::uint64_t next_request = 1;
@@ -356,7 +357,9 @@ struct DispatchEngine::State {
         SettleQuery query = settle_query(job);
         query.known_uuids = answer.owned_uuids;
         forget_old_uuids(now);
-        query.known_uuids.insert(assigned.begin(), assigned.end());
+        for (const ListedMessage& listed : job.objects) {  // only the listed ones matter
+            if (assigned.count(listed.message_uuid)) query.known_uuids.insert(listed.message_uuid);
+        }
         SettleResult result = settle_unknown(query, job.objects, true);
         if (result.verdict == SettleVerdict::NotFound) {
             not_found(job, now);
