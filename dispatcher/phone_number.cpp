@@ -108,6 +108,15 @@ PhoneNumber parse_phone_number(const std::string& text, const std::string& field
                                       std::to_string(result.e164.size() - 1) +
                                       " digits; an international number has at most 15.");
     }
+    // Some short local forms get digits added (found by fuzzing: +672 20208 becomes
+    // +672 3 20208 on Norfolk Island). Sending to a number nobody wrote is refused.
+    if (result.e164.size() - 1 > digits.size()) {
+        throw_not_a_number(field,
+                           "The value " + quote_for_detail(text) + " is a short local form of " +
+                               result.e164 + ".",
+                           "Write the number in full, with its country code: " + result.e164 +
+                               ".");
+    }
     if (known_numbers.size() >= kKnownNumbersLimit) known_numbers.clear();
     known_numbers.emplace(std::move(digits), result);
     return result;

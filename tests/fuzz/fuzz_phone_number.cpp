@@ -11,7 +11,7 @@
 
 namespace {
 
-// libphonenumber's plain answer for the digits written, E.164's 15-digit limit included.
+// libphonenumber's plain answer for the digits written, with our two refusals on top.
 bool library_says_valid(const std::string& text) {
     using i18n::phonenumbers::PhoneNumberUtil;
     if (text.size() > 32 || text.find_first_not_of("0123456789 +-.()/") != std::string::npos)
@@ -24,7 +24,8 @@ bool library_says_valid(const std::string& text) {
         return false;
     std::string e164;
     util->Format(number, PhoneNumberUtil::E164, &e164);
-    return util->IsValidNumber(number) && e164.size() <= 16;
+    // At most 15 digits, and none added to what was written (short local forms).
+    return util->IsValidNumber(number) && e164.size() <= 16 && e164.size() - 1 <= digits.size();
 }
 
 }  // namespace

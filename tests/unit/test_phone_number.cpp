@@ -96,6 +96,18 @@ TEST(PhoneNumber, MoreThanFifteenDigitsAreRefused) {
     expect_postgres_style(*error);
 }
 
+TEST(PhoneNumber, ShortLocalFormThatWouldGainDigitsIsRefused) {
+    // libphonenumber reads Norfolk Island's 5-digit local form and adds a 3 (found by
+    // fuzzing): we never send to digits the caller did not write.
+    const auto error = catch_input_error([&] { parse_phone_number("67220208", kField); });
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->field(), kField);
+    EXPECT_EQ(error->detail(), "The value \"67220208\" is a short local form of +672320208.");
+    EXPECT_EQ(error->hint(), "Write the number in full, with its country code: +672320208.");
+    expect_postgres_style(*error);
+    EXPECT_EQ(parse_phone_number("+672 3 20208", kField).e164, "+672320208");
+}
+
 TEST(PhoneNumber, HugeInputIsShortenedInTheDetail) {
     const std::string huge(100000, '1');
     const auto error = catch_input_error([&] { parse_phone_number(huge, kField); });
