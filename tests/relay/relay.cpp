@@ -33,6 +33,7 @@
 
 #include "relay_db.hpp"
 #include "relay_form.hpp"
+#include "../command_line.hpp"
 #include "../httplib_debian.hpp"
 
 namespace {
@@ -86,43 +87,20 @@ GET /_relay/stats: {"requests","ok","forbidden","deferred","errors","bad_request
 }
 
 [[noreturn]] void usage_error(const std::string& message) {
-    std::cerr << "plivo_relay: " << message << " (see --help)\n";
-    std::exit(2);
-}
-
-int parse_int(const std::string& flag, const std::string& text, int min, int max) {
-    try {
-        std::size_t used = 0;
-        const long value = std::stol(text, &used);
-        if (used == text.size() && value >= min && value <= max) return static_cast<int>(value);
-    } catch (const std::exception&) {
-    }
-    usage_error(flag + " needs an integer between " + std::to_string(min) + " and " +
-                std::to_string(max) + ", not '" + text + "'");
+    test_cli::usage_error("plivo_relay", message);
 }
 
 Options parse_arguments(int argc, char** argv) {
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        std::string flag = argv[i];
-        std::string value;
-        bool inline_value = false;
-        if (const std::size_t eq = flag.find('=');
-            flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-            value = flag.substr(eq + 1);
-            flag = flag.substr(0, eq);
-            inline_value = true;
-        }
-        auto next = [&]() -> std::string {
-            if (inline_value) return value;
-            if (i + 1 >= argc) usage_error(flag + " needs a value");
-            return argv[++i];
-        };
+    test_cli::Flags flags("plivo_relay", argc, argv);
+    while (flags.next()) {
+        const std::string& flag = flags.flag();
+        auto next = [&] { return flags.value(); };
         if (flag == "-h" || flag == "--help") {
             print_help();
             std::exit(0);
         } else if (flag == "--port") {
-            o.port = parse_int(flag, next(), 0, 65535);
+            o.port = static_cast<int>(flags.integer(0, 65535));
         } else if (flag == "--port-file") {
             o.port_file = next();
         } else if (flag == "--public-url") {
@@ -137,9 +115,9 @@ Options parse_arguments(int argc, char** argv) {
         } else if (flag == "--dsn") {
             o.dsn = next();
         } else if (flag == "--threads") {
-            o.threads = parse_int(flag, next(), 1, 1000);
+            o.threads = static_cast<int>(flags.integer(1, 1000));
         } else if (flag == "--unknown-status") {
-            o.unknown_status = parse_int(flag, next(), 200, 599);
+            o.unknown_status = static_cast<int>(flags.integer(200, 599));
         } else if (flag == "--quiet") {
             o.quiet = true;
         } else if (flag == "--verbose") {

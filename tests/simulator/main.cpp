@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../command_line.hpp"
 #include "sim_config.hpp"
 #include "sim_faults.hpp"
 #include "sim_server.hpp"
@@ -85,20 +86,7 @@ Example:
 }
 
 [[noreturn]] void usage_error(const std::string& message) {
-    std::cerr << "plivo_simulator: " << message << " (see --help)\n";
-    std::exit(2);
-}
-
-long long parse_integer(const std::string& flag, const std::string& text, long long min,
-                        long long max) {
-    try {
-        std::size_t used = 0;
-        const long long value = std::stoll(text, &used);
-        if (used == text.size() && value >= min && value <= max) return value;
-    } catch (const std::exception&) {
-    }
-    usage_error(flag + " needs an integer between " + std::to_string(min) + " and " +
-                std::to_string(max) + ", not '" + text + "'");
+    test_cli::usage_error("plivo_simulator", message);
 }
 
 // True when every address `host` resolves to is a loopback address.
@@ -146,21 +134,10 @@ Parsed parse_arguments(int argc, char** argv) {
     SimulatorOptions& o = parsed.options;
     json runtime = json::object();  // runtime settings, applied in order at the end
     json config_file = json::object();
-    for (int i = 1; i < argc; ++i) {
-        std::string flag = argv[i];
-        std::string value;
-        bool has_inline_value = false;
-        if (const std::size_t eq = flag.find('=');
-            flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-            value = flag.substr(eq + 1);
-            flag = flag.substr(0, eq);
-            has_inline_value = true;
-        }
-        auto next = [&]() -> std::string {
-            if (has_inline_value) return value;
-            if (i + 1 >= argc) usage_error(flag + " needs a value");
-            return argv[++i];
-        };
+    test_cli::Flags flags("plivo_simulator", argc, argv);
+    while (flags.next()) {
+        const std::string& flag = flags.flag();
+        auto next = [&] { return flags.value(); };
         if (flag == "-h" || flag == "--help") {
             print_help();
             std::exit(0);
@@ -169,7 +146,7 @@ Parsed parse_arguments(int argc, char** argv) {
         } else if (flag == "--allow-remote") {
             parsed.allow_remote = true;
         } else if (flag == "--port") {
-            o.port = static_cast<int>(parse_integer(flag, next(), 0, 65535));
+            o.port = static_cast<int>(flags.integer(0, 65535));
         } else if (flag == "--port-file") {
             parsed.port_file = next();
         } else if (flag == "--auth-id") {
@@ -183,13 +160,13 @@ Parsed parse_arguments(int argc, char** argv) {
         } else if (flag == "--main-auth-token") {
             o.main_auth_token = next();
         } else if (flag == "--threads") {
-            o.threads = static_cast<int>(parse_integer(flag, next(), 1, 10000));
+            o.threads = static_cast<int>(flags.integer(1, 10000));
         } else if (flag == "--report-workers") {
-            o.report_workers = static_cast<int>(parse_integer(flag, next(), 1, 1000));
+            o.report_workers = static_cast<int>(flags.integer(1, 1000));
         } else if (flag == "--max-messages") {
-            o.max_messages = static_cast<std::size_t>(parse_integer(flag, next(), 1, 1LL << 40));
+            o.max_messages = static_cast<std::size_t>(flags.integer(1, 1LL << 40));
         } else if (flag == "--seed") {
-            o.seed = static_cast<std::uint64_t>(parse_integer(flag, next(), 1, (1LL << 62)));
+            o.seed = static_cast<std::uint64_t>(flags.integer(1, (1LL << 62)));
         } else if (flag == "--fail-next") {
             try {
                 auto entries = plivo_sim::parse_fail_next(json(next()));
