@@ -276,9 +276,9 @@ def perf_children(data):
     return "\n".join(rows)
 
 
-def perf_report(data, lines=22):
+def perf_report(data, lines=22, sort="dso,symbol", percent_limit="1.5"):
     out = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
-                          "--sort", "dso,symbol", "-g", "none", "--percent-limit", "1.5"],
+                          "--sort", sort, "-g", "none", "--percent-limit", percent_limit],
                          capture_output=True, text=True).stdout
     kept = [tidy(l) for l in out.splitlines() if l.strip() and not l.startswith("#")]
     return "\n".join(kept[:lines])
@@ -292,11 +292,7 @@ def tidy(line):
 
 
 def perf_dso_report(data, lines=12):
-    out = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
-                          "--sort", "dso", "-g", "none", "--percent-limit", "1"],
-                         capture_output=True, text=True).stdout
-    kept = [tidy(l) for l in out.splitlines() if l.strip() and not l.startswith("#")]
-    return "\n".join(kept[:lines])
+    return perf_report(data, lines, sort="dso", percent_limit="1")
 
 
 def postmaster_children_cpu(exclude):
