@@ -3,6 +3,8 @@
 // validate_outgoing() — one implementation for every way in.
 #include "guard.hpp"
 
+#include <chrono>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -11,6 +13,7 @@
 
 #include "input_error.hpp"
 #include "json_inputs.hpp"
+#include "message_id.hpp"
 #include "outgoing_message.hpp"
 #include "settings.hpp"
 #include "worker.hpp"
@@ -21,6 +24,7 @@ PG_FUNCTION_INFO_V1(plivo_after_enqueue);
 PG_FUNCTION_INFO_V1(plivo_touch_updated_at);
 PG_FUNCTION_INFO_V1(plivo_send_mms);
 PG_FUNCTION_INFO_V1(plivo_send_sms);
+PG_FUNCTION_INFO_V1(plivo_new_message_id);
 }
 
 namespace pg_plivo {
@@ -340,6 +344,16 @@ extern "C" Datum plivo_after_enqueue(PG_FUNCTION_ARGS) {
     }
     signal_queued_at_commit();
     return PointerGetDatum(nullptr);
+}
+
+// The default of message_logs.id: a time-ordered UUID (dispatcher/message_id.hpp).
+extern "C" Datum plivo_new_message_id(PG_FUNCTION_ARGS) {
+    return cpp_entry([&] {
+        plivo::UuidBytes id = plivo::new_message_id(std::chrono::system_clock::now());
+        auto* uuid = static_cast<pg_uuid_t*>(pg_call([] { return palloc(sizeof(pg_uuid_t)); }));
+        memcpy(uuid->data, id.data(), id.size());
+        return UUIDPGetDatum(uuid);
+    });
 }
 
 // BEFORE UPDATE FOR EACH ROW: keep updated_at.

@@ -23,9 +23,14 @@ COMMENT ON SCHEMA plivo IS 'pg_plivo: send MMS and SMS through Plivo';
 -- The queue is not a second table: it is the partial index message_logs_due_idx
 -- over rows in queued/retrying, ordered by next_attempt_at. Enqueuing writes one row.
 -------------------------------------------------------------------------------
+-- Time-ordered ids (UUID version 7): a message's index entries land next to those of
+-- messages enqueued with it, not on a random page of a large index.
+CREATE FUNCTION plivo._new_message_id() RETURNS uuid
+    LANGUAGE c VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'plivo_new_message_id';
+
 CREATE TABLE plivo.message_logs (
-    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    plivo_message_uuid text UNIQUE,
+    id                 uuid PRIMARY KEY DEFAULT plivo._new_message_id(),
+    plivo_message_uuid text,
     sender             text NOT NULL,
     recipient          text NOT NULL,
     message_text       text,
@@ -94,6 +99,10 @@ CREATE INDEX message_logs_leased_idx ON plivo.message_logs (lease_expires_at)
 -- so that settling an unknown outcome never has to guess which of ours Plivo listed.
 CREATE INDEX message_logs_open_idx ON plivo.message_logs (recipient, sender, message_type)
     WHERE status = 'sending' OR (unsettled_since IS NOT NULL AND status IN ('queued', 'retrying'));
+-- Plivo's uuids are unique. Partial: a queued or sending message has none, and an
+-- index of NULLs would take an entry for every status change.
+CREATE UNIQUE INDEX message_logs_plivo_message_uuid_key ON plivo.message_logs (plivo_message_uuid)
+    WHERE plivo_message_uuid IS NOT NULL;
 -- Idempotency keys are scoped to the caller (the JWT subject, or none).
 CREATE UNIQUE INDEX message_logs_idempotency_key_idx
     ON plivo.message_logs (idempotency_key, (coalesce(created_by, '')))

@@ -13,6 +13,8 @@ ALTER TABLE plivo.webhook_nonces ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON ALL TABLES IN SCHEMA plivo FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA plivo FROM PUBLIC;
 REVOKE ALL ON SCHEMA plivo FROM PUBLIC;
+-- message_logs.id's default runs as the inserting role; it only makes a uuid.
+GRANT EXECUTE ON FUNCTION plivo._new_message_id() TO PUBLIC;
 
 DO $grants$
 BEGIN

@@ -15,6 +15,11 @@ SELECT sender, recipient, message_type, message_text, media_urls, callback_url, 
        next_attempt_at <= now() AS due_now, updated_at = created_at AS untouched
 FROM plivo.message_logs ORDER BY created_at, recipient;
 
+-- Ids are time-ordered (UUID version 7): they sort in the order messages were enqueued.
+SELECT count(*) AS messages, bool_and(substr(id::text, 15, 1) = '7') AS version_7,
+       array_agg(id ORDER BY created_at) = array_agg(id ORDER BY id) AS ids_sort_by_enqueue_time
+FROM plivo.message_logs;
+
 -- Encoding and segments, as Plivo counts them.
 CREATE TEMP TABLE samples (label text, body text);
 INSERT INTO samples VALUES
