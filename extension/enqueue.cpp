@@ -389,9 +389,10 @@ constexpr const char* kExistingSql =
 SPIPlanPtr insert_plan = nullptr;
 SPIPlanPtr existing_plan = nullptr;
 
+// Generic plans: the same shape for every message, planned once per session.
 SPIPlanPtr prepared(SPIPlanPtr& plan, const char* sql, int nargs, Oid* types) {
     if (plan == nullptr) {
-        SPIPlanPtr fresh = SPI_prepare(sql, nargs, types);
+        SPIPlanPtr fresh = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
         if (fresh == nullptr)
             elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
         SPI_keepplan(fresh);
