@@ -34,23 +34,16 @@ private:
 // an ereport(ERROR) into a PostgresError exception.
 template <typename Call>
 auto pg_call(Call&& call) -> decltype(call()) {
-    MemoryContext caller_context = CurrentMemoryContext;
-    ErrorContextCallback* caller_error_context = error_context_stack;
-    ErrorData* volatile caught = nullptr;
     using Result = decltype(call());
     if constexpr (std::is_void_v<Result>) {
-        PG_TRY();
-        { call(); }
-        PG_CATCH();
-        {
-            error_context_stack = caller_error_context;
-            MemoryContextSwitchTo(caller_context);
-            caught = CopyErrorData();
-            FlushErrorState();
-        }
-        PG_END_TRY();
-        if (caught) throw PostgresError(caught);
+        pg_call([&] {
+            call();
+            return 0;
+        });
     } else {
+        MemoryContext caller_context = CurrentMemoryContext;
+        ErrorContextCallback* caller_error_context = error_context_stack;
+        ErrorData* volatile caught = nullptr;
         Result volatile result{};
         PG_TRY();
         { result = call(); }
