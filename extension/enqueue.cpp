@@ -16,6 +16,7 @@
 #include "message_id.hpp"
 #include "outgoing_message.hpp"
 #include "settings.hpp"
+#include "spi_plans.hpp"
 #include "worker.hpp"
 
 extern "C" {
@@ -163,16 +164,12 @@ void enforce_hourly_quota(const std::optional<std::string>& subject) {
     const std::string& sub = *subject;
     int64 sent = pg_call([&] {
         SPI_connect();
-        if (quota_plan == nullptr) {
-            Oid types[1] = {TEXTOID};
-            SPIPlanPtr plan = SPI_prepare(kQuotaSql, 1, types);
-            if (plan == nullptr) elog(ERROR, "SPI_prepare failed for the quota query");
-            SPI_keepplan(plan);
-            quota_plan = plan;
-        }
+        Oid types[1] = {TEXTOID};
         Datum values[1] = {PointerGetDatum(cstring_to_text_with_len(sub.data(), sub.size()))};
         // read_only = false: a fresh snapshot, which sees the rows this statement inserted.
-        int rc = SPI_execute_plan(quota_plan, values, nullptr, false, 1);
+        int rc = SPI_execute_plan(
+            prepare_once(quota_plan, kQuotaSql, 1, types, PlanKind::PerExecution), values,
+            nullptr, false, 1);
         if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "quota query failed");
         bool isnull = false;
         int64 count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -389,18 +386,6 @@ constexpr const char* kExistingSql =
 SPIPlanPtr insert_plan = nullptr;
 SPIPlanPtr existing_plan = nullptr;
 
-// Generic plans: the same shape for every message, planned once per session.
-SPIPlanPtr prepared(SPIPlanPtr& plan, const char* sql, int nargs, Oid* types) {
-    if (plan == nullptr) {
-        SPIPlanPtr fresh = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
-        if (fresh == nullptr)
-            elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-        SPI_keepplan(fresh);
-        plan = fresh;
-    }
-    return plan;
-}
-
 // Copies the uuid out of SPI's memory into the caller's before SPI_finish frees it.
 Datum uuid_result(HeapTuple row, TupleDesc desc) {
     bool isnull = false;
@@ -456,7 +441,7 @@ Datum insert_message(Datum* values, char* nulls, const std::optional<std::string
         Oid insert_types[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID};
         // No row limit: a limit would stop the statement before its AFTER STATEMENT
         // trigger (the NOTIFY and the worker wake-up) fires.
-        int rc = SPI_execute_plan(prepared(insert_plan, kInsertSql, 7, insert_types), values, nulls,
+        int rc = SPI_execute_plan(prepare_once(insert_plan, kInsertSql, 7, insert_types), values, nulls,
                                   false, 0);
         if (rc != SPI_OK_INSERT_RETURNING)
             elog(ERROR, "enqueue insert failed: %s", SPI_result_code_string(rc));
@@ -469,7 +454,7 @@ Datum insert_message(Datum* values, char* nulls, const std::optional<std::string
             Datum lookup[2] = {values[6],
                                subject ? CStringGetTextDatum(subject->c_str()) : Datum(0)};
             char lookup_nulls[2] = {' ', subject ? ' ' : 'n'};
-            rc = SPI_execute_plan(prepared(existing_plan, kExistingSql, 2, existing_types), lookup,
+            rc = SPI_execute_plan(prepare_once(existing_plan, kExistingSql, 2, existing_types), lookup,
                                   lookup_nulls, false, 1);
             if (rc != SPI_OK_SELECT || SPI_processed != 1) {
                 ereport(ERROR,

@@ -19,6 +19,7 @@
 #include "input_error.hpp"
 #include "sender_rates.hpp"
 #include "settings.hpp"
+#include "spi_plans.hpp"
 #include "worker_shared.hpp"
 
 extern "C" {
@@ -230,6 +231,10 @@ constexpr const char* kUnsettledRivalsSql =
     " WHERE o.recipient = $1 AND o.sender = $2 AND o.message_type = $3 AND o.id <> $4::uuid"
     "   AND " PLIVO_OUTCOME_OPEN("o") " AND o.unsettled_since IS NOT NULL";
 
+// The worker's plans are generic (planning the claim at each execution cost the worker
+// 15-20% of its throughput). Their shape does not depend on the parameters once the
+// worker's session has ruled out sequential and bitmap scans (see plivo_dispatcher_main),
+// except lease recovery's ($1 OR ...), which runs seldom and is planned per execution.
 // The prepared statements, kept across transactions.
 struct Plans {
     SPIPlanPtr claim = nullptr;
@@ -243,32 +248,12 @@ struct Plans {
 };
 Plans plans;
 
-// Plans are generic: planned once, not at every execution (planning the claim each time
-// cost the worker 15-20% of its throughput). Their shape does not depend on the
-// parameters once the worker's session has ruled out sequential and bitmap scans (see
-// plivo_dispatcher_main), except lease recovery's ($1 OR ...), which runs seldom.
-enum class PlanKind { Generic, PerExecution };
-
-SPIPlanPtr prepare_once(SPIPlanPtr& plan, const char* sql, int nargs, Oid* types,
-                        PlanKind kind = PlanKind::Generic) {
-    if (plan == nullptr) {
-        SPIPlanPtr fresh = SPI_prepare_cursor(
-            sql, nargs, types, kind == PlanKind::Generic ? CURSOR_OPT_GENERIC_PLAN : 0);
-        if (fresh == nullptr) {
-            elog(ERROR, "pg_plivo: could not prepare worker statement: %s",
-                 SPI_result_code_string(SPI_result));
-        }
-        SPI_keepplan(fresh);
-        plan = fresh;
-    }
-    return plan;
-}
-
 void forget_plans() {
     // Plans hold references to the table; after an error (the extension may have been
     // dropped) start afresh. Freeing a kept plan is safe outside SPI.
     for (SPIPlanPtr* plan : {&plans.claim, &plans.apply_updates, &plans.recover, &plans.next_due,
-                             &plans.owned_uuids, &plans.unsettled_rivals, &plans.early_reports, &plans.report_lock}) {
+                             &plans.owned_uuids, &plans.unsettled_rivals, &plans.early_reports,
+                             &plans.report_lock}) {
         if (*plan) SPI_freeplan(*plan);
         *plan = nullptr;
     }
