@@ -194,6 +194,12 @@ void define_settings() {
         "it); always; never. Notifying transactions commit one at a time cluster-wide.",
         &settings.notify_on_enqueue, kNotifyAuto, notify_options, PGC_USERSET, 0, nullptr,
         nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "plivo.paused", "Stops the worker from starting new attempts.",
+        "Queued messages wait and enqueuing goes on; attempts already started finish and "
+        "their outcomes and delivery reports are recorded. Set it with ALTER SYSTEM and "
+        "pg_reload_conf().",
+        &settings.paused, false, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "plivo.retention", "Age after which the worker purges messages in a final status.",
         "0 keeps them forever. Purged with plivo.purge_message_logs(), one batch per transaction.",

@@ -28,6 +28,7 @@ struct Settings {
     int authenticated_hourly_quota;  // messages per JWT subject per hour; 0: no limit
     int retention_minutes;           // the worker purges final messages older than this; 0: never
     int notify_on_enqueue;           // NotifyOnEnqueue
+    bool paused;                     // the worker claims nothing new while set
 };
 
 // plivo.notify_on_enqueue: when an enqueuing transaction sends NOTIFY plivo_message_queued.

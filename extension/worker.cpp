@@ -111,6 +111,7 @@ void leave_shared_state(int, Datum) {
         shared_state->latch = nullptr;
         shared_state->pid = 0;
         shared_state->in_flight = 0;
+        shared_state->paused = false;
     }
     SpinLockRelease(&shared_state->mutex);
 }
@@ -122,6 +123,13 @@ void publish_heartbeat(std::size_t in_flight, uint64 claimed_now) {
     shared_state->heartbeat_at = now;
     shared_state->in_flight = static_cast<uint32>(in_flight);
     shared_state->attempts_started += claimed_now;
+    SpinLockRelease(&shared_state->mutex);
+}
+
+void publish_paused(bool paused) {
+    if (!shared_state) return;
+    SpinLockAcquire(&shared_state->mutex);
+    shared_state->paused = paused;
     SpinLockRelease(&shared_state->mutex);
 }
 
@@ -653,6 +661,9 @@ void run_dispatcher() {
     auto last_step = SteadyClock::now();
     auto oldest_pending = SteadyClock::now();
     SteadyClock::time_point next_due = SteadyClock::time_point::max();  // max: none known
+    bool paused = settings.paused;
+    publish_paused(paused);
+    if (paused) log_message(LOG, "sending is paused (plivo.paused): queued messages wait");
 
     while (!shutdown_requested) {
         pg_call([] { CHECK_FOR_INTERRUPTS(); });
@@ -671,6 +682,14 @@ void run_dispatcher() {
             if (reload) {
                 log_message(LOG, "settings reloaded");
                 last_retention = SteadyClock::now() - std::chrono::hours(1);  // apply it now
+                if (settings.paused != paused) {
+                    paused = settings.paused;
+                    publish_paused(paused);
+                    log_message(LOG, paused ? "sending paused (plivo.paused): attempts already "
+                                              "started finish, queued messages wait"
+                                            : "sending resumed");
+                    claim_wanted = true;
+                }
             }
         }
 
@@ -709,7 +728,8 @@ void run_dispatcher() {
         bool housekeeping = now - last_housekeeping >= std::chrono::milliseconds(kHousekeepingMs);
         if (now >= next_due) claim_wanted = true;
         std::size_t capacity = 0;
-        if (can_send && (claim_wanted || housekeeping)) capacity = engine->claim_capacity(now);
+        if (can_send && !paused && (claim_wanted || housekeeping))
+            capacity = engine->claim_capacity(now);
 
         // While requests are in flight, steps are batched: each is a transaction, and a
         // transaction per handful of results is what limits throughput. Outcomes are
@@ -804,7 +824,8 @@ void run_dispatcher() {
         // Nothing on the wire: sleep until woken, the next due message, the engine's
         // next timer (a held message), or housekeeping.
         long timeout = kHousekeepingMs;
-        if (next_due != SteadyClock::time_point::max()) {
+        // Paused, a due message is no reason to wake: nothing will claim it.
+        if (!paused && next_due != SteadyClock::time_point::max()) {
             auto until =
                 std::chrono::duration_cast<std::chrono::milliseconds>(next_due - now).count();
             timeout = std::min<long>(timeout, std::max<long>(until, 0));
@@ -951,8 +972,8 @@ extern "C" Datum plivo_worker_status(PG_FUNCTION_ARGS) {
                         errmsg("plivo.worker_status() must return a record")));
     }
     desc = BlessTupleDesc(desc);
-    Datum values[7];
-    bool nulls[7] = {false, false, false, false, false, false, false};
+    Datum values[8];
+    bool nulls[8] = {false, false, false, false, false, false, false, false};
     WorkerShared snapshot;
     memset(&snapshot, 0, sizeof snapshot);
     bool preloaded = shared_state != nullptr;
@@ -972,6 +993,8 @@ extern "C" Datum plivo_worker_status(PG_FUNCTION_ARGS) {
     nulls[4] = !running;
     values[5] = Int32GetDatum(static_cast<int32>(snapshot.in_flight));
     values[6] = Int64GetDatum(static_cast<int64>(snapshot.attempts_started));
+    values[7] = BoolGetDatum(snapshot.paused);
+    nulls[7] = !running;
     HeapTuple tuple = heap_form_tuple(desc, values, nulls);
     PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
 }

@@ -19,6 +19,7 @@ struct WorkerShared {
     TimestampTz heartbeat_at;  // last loop iteration
     uint64 attempts_started;   // messages claimed for an attempt since the worker started
     uint32 in_flight;
+    bool paused;  // plivo.paused as the worker last read it
 };
 
 }  // namespace pg_plivo

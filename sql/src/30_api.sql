@@ -48,13 +48,13 @@ COMMENT ON FUNCTION plivo.verify_plivo_signature(text, text, text, text, jsonb, 
 CREATE FUNCTION plivo.worker_status(
     OUT preloaded boolean, OUT running boolean, OUT pid integer,
     OUT started_at timestamptz, OUT heartbeat_at timestamptz,
-    OUT in_flight integer, OUT attempts_started bigint)
+    OUT in_flight integer, OUT attempts_started bigint, OUT paused boolean)
 RETURNS record
 LANGUAGE c VOLATILE SECURITY INVOKER PARALLEL SAFE
 SET search_path = ''
 AS 'MODULE_PATHNAME', 'plivo_worker_status';
 COMMENT ON FUNCTION plivo.worker_status() IS
-    'Whether the dispatcher worker is preloaded and running, its pid, start, last heartbeat and load';
+    'Whether the dispatcher worker is preloaded and running, its pid, start, last heartbeat and load, and whether it is paused (plivo.paused)';
 
 CREATE FUNCTION plivo._wake_dispatcher() RETURNS void
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'plivo_wake_dispatcher';

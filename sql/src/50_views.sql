@@ -67,6 +67,7 @@ SELECT waiting.queued_due,
        recent.sent_last_hour,
        w.preloaded AS worker_preloaded,
        w.running AS worker_running,
+       w.paused AS worker_paused,
        w.pid AS worker_pid,
        w.started_at AS worker_started_at,
        w.heartbeat_at AS worker_heartbeat_at,
@@ -100,6 +101,7 @@ COMMENT ON COLUMN plivo.queue_health.retrying IS 'messages in status retrying, d
 COMMENT ON COLUMN plivo.queue_health.unsettled IS 'messages not yet final whose last attempt may have reached Plivo (unsettled_since is set): looked up in Plivo before any resend';
 COMMENT ON COLUMN plivo.queue_health.failed_last_hour IS 'messages that became failed in the last hour (from plivo.message_events)';
 COMMENT ON COLUMN plivo.queue_health.sent_last_hour IS 'messages Plivo accepted (became sent) in the last hour (from plivo.message_events)';
+COMMENT ON COLUMN plivo.queue_health.worker_paused IS 'true while plivo.paused holds the worker back from starting new attempts (NULL when no worker runs)';
 COMMENT ON COLUMN plivo.queue_health.worker_heartbeat_age IS 'time since the worker''s last heartbeat (by the clock, not the transaction start); a large value means it is stuck';
 
 -------------------------------------------------------------------------------
