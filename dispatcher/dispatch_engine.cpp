@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <unordered_set>
 #include <utility>
 
@@ -103,6 +104,7 @@ struct DispatchEngine::State {
     RetryPolicy retry;
 
     std::map<std::uint64_t, Job> jobs;             // by serial: claim order
+    std::set<std::uint64_t> held;                  // serials in WaitSend / WaitList, claim order
     std::map<std::uint64_t, std::uint64_t> wire;   // request id → job serial
     std::map<std::string, std::uint64_t> checks;   // message id → job serial (WaitCheck)
     std::vector<SettleCheck> checks_out;
@@ -146,6 +148,7 @@ struct DispatchEngine::State {
         if (auto pair = pairs.find(job.pair); pair != pairs.end() && pair->second == serial)
             pairs.erase(pair);
         updates.push_back(std::move(update));
+        held.erase(serial);
         jobs.erase(serial);
     }
 
@@ -177,14 +180,16 @@ struct DispatchEngine::State {
         std::uint64_t id = next_request++;
         if (step == Step::Posting) job.attempt_started = std::chrono::system_clock::now();
         job.step = step;
+        held.erase(serial);
         wire[id] = serial;
         driver->start(id, std::move(request));
     }
 
     // The message waits for tokens from now on; pump() starts it.
-    void hold(Job& job, Step step, SteadyTime now) {
+    void hold(std::uint64_t serial, Job& job, Step step, SteadyTime now) {
         job.step = step;
         job.held_since = now;
+        held.insert(serial);
     }
 
     // The token is already taken.
@@ -223,11 +228,10 @@ struct DispatchEngine::State {
     }
 
     // Starts every held message that has a slot and its tokens; returns those held too long.
+    // Walks only the held jobs: it runs several times per loop, and most jobs are on the wire.
     void pump(SteadyTime now) {
-        std::vector<std::uint64_t> waiting;
-        for (auto& [serial, job] : jobs) {
-            if (job.step == Step::WaitSend || job.step == Step::WaitList) waiting.push_back(serial);
-        }
+        if (held.empty()) return;
+        std::vector<std::uint64_t> waiting(held.begin(), held.end());
         for (std::uint64_t serial : waiting) {
             Job& job = jobs.at(serial);
             bool free = slot_free();
@@ -329,7 +333,7 @@ struct DispatchEngine::State {
         job.objects.insert(job.objects.end(), page->objects.begin(), page->objects.end());
         ++job.pages_read;
         if (has_next_page(*page) && job.pages_read < kMaxListPages) {
-            hold(job, Step::WaitList, now);  // next page
+            hold(serial, job, Step::WaitList, now);  // next page
             return;
         }
         SettleResult first = settle_unknown(settle_query(job), job.objects, !has_next_page(*page));
@@ -339,7 +343,7 @@ struct DispatchEngine::State {
                             " messages listed for the recipient; not every page was read",
                         now);
         } else if (first.candidates.empty()) {
-            not_found(job, now);
+            not_found(serial, job, now);
         } else {
             job.step = Step::WaitCheck;
             checks[job.message.id] = serial;
@@ -351,7 +355,9 @@ struct DispatchEngine::State {
     }
 
     // Plivo has no such message: resend, in this same claim.
-    void not_found(Job& job, SteadyTime now) { hold(job, Step::WaitSend, now); }
+    void not_found(std::uint64_t serial, Job& job, SteadyTime now) {
+        hold(serial, job, Step::WaitSend, now);
+    }
 
     void settle(std::uint64_t serial, Job& job, const SettleAnswer& answer, SteadyTime now) {
         SettleQuery query = settle_query(job);
@@ -362,7 +368,7 @@ struct DispatchEngine::State {
         }
         SettleResult result = settle_unknown(query, job.objects, true);
         if (result.verdict == SettleVerdict::NotFound) {
-            not_found(job, now);
+            not_found(serial, job, now);
             pump(now);
             return;
         }
@@ -566,8 +572,8 @@ struct DispatchEngine::State {
         std::optional<milliseconds> best;
         bool free = slot_free();
         auto account_wait = limiter.account_wait_time(now);
-        for (auto& [serial, job] : jobs) {
-            if (job.step != Step::WaitSend && job.step != Step::WaitList) continue;
+        for (std::uint64_t serial : held) {
+            const Job& job = jobs.at(serial);
             auto due = job.held_since + config.max_hold - now;
             if (free) {
                 auto wait = job.step == Step::WaitSend
@@ -621,10 +627,10 @@ void DispatchEngine::add_claimed(std::vector<ClaimedMessage> messages,
                                  std::chrono::steady_clock::time_point now) {
     State& s = *state_;
     SystemTime wall = std::chrono::system_clock::now();
+    std::unordered_set<std::string> ids;  // the same row twice would be a worker bug: keep the first
+    for (const auto& entry : s.jobs) ids.insert(entry.second.message.id);
     for (ClaimedMessage& message : messages) {
-        bool duplicate = false;  // the same row twice would be a worker bug: keep the first
-        for (auto& entry : s.jobs) duplicate = duplicate || entry.second.message.id == message.id;
-        if (duplicate) continue;
+        if (!ids.insert(message.id).second) continue;
         std::string pair = message.params.sender + '\n' + message.params.recipient + '\n' +
                            message_type_name(message.params.type);
         if (s.pairs.count(pair)) {  // claimed together with the one in the engine
@@ -645,7 +651,7 @@ void DispatchEngine::add_claimed(std::vector<ClaimedMessage> messages,
         if (!job.message.params.callback_url && s.config.default_callback_url)
             job.message.params.callback_url = s.config.default_callback_url;
         if (!job.message.unsettled_since) {
-            s.hold(job, Step::WaitSend, now);
+            s.hold(serial, job, Step::WaitSend, now);
             continue;
         }
         SystemTime settle_at = *job.message.unsettled_since +
@@ -657,7 +663,7 @@ void DispatchEngine::add_claimed(std::vector<ClaimedMessage> messages,
             s.finish(serial, std::move(update));
             continue;
         }
-        s.hold(job, Step::WaitList, now);
+        s.hold(serial, job, Step::WaitList, now);
     }
     s.pump(now);
 }
@@ -733,39 +739,83 @@ std::optional<std::chrono::milliseconds> DispatchEngine::next_wakeup(
 
 void DispatchEngine::abort_all() { state_->abort_everything(); }
 
+namespace {
+
+void append_json_string(std::string& out, const std::string& text) {
+    out += dump(nlohmann::json(text));  // escaped, invalid UTF-8 replaced
+}
+
+// A status info is embedded as it is when it is a JSON object (the engine writes them
+// with dump()); anything else is kept as {"text": ...}.
+void append_status_info(std::string& out, const std::string& info) {
+    std::size_t first = info.find_first_not_of(" \t\r\n");
+    if (first != std::string::npos && info[first] == '{' && nlohmann::json::accept(info)) {
+        out += info;
+    } else {
+        out += "{\"text\":";
+        append_json_string(out, info);
+        out += '}';
+    }
+}
+
+}  // namespace
+
+// Written directly rather than through a nlohmann::json tree: the worker calls it for
+// every batch of outcomes, and the tree cost an allocation per field.
 std::string row_updates_json(const std::vector<RowUpdate>& updates) {
-    nlohmann::json rows = nlohmann::json::array();
-    auto text_or_null = [](const std::optional<std::string>& value) -> nlohmann::json {
-        return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+    std::string out = "[";
+    auto key = [&out](const char* name) {
+        out += '"';
+        out += name;
+        out += "\":";
     };
-    auto time_or_null = [](const std::optional<SystemTime>& value) -> nlohmann::json {
-        return value ? nlohmann::json(iso_utc(*value)) : nlohmann::json(nullptr);
+    auto text = [&](const char* name, const std::optional<std::string>& value) {
+        key(name);
+        if (value) append_json_string(out, *value); else out += "null";
+    };
+    auto boolean = [&](const char* name, bool value) {
+        key(name);
+        out += value ? "true" : "false";
+    };
+    auto time = [&](const char* name, const std::optional<SystemTime>& value) {
+        key(name);
+        if (value) append_json_string(out, iso_utc(*value)); else out += "null";
     };
     for (const RowUpdate& update : updates) {
-        nlohmann::json row;
-        row["id"] = update.id;
-        row["status"] = update.status;
-        row["plivo_message_uuid"] = text_or_null(update.plivo_message_uuid);
-        if (update.status_info_json) {
-            nlohmann::json info = nlohmann::json::parse(*update.status_info_json, nullptr, false);
-            if (info.is_discarded() || !info.is_object())
-                info = nlohmann::json{{"text", *update.status_info_json}};
-            row["plivo_status_info"] = std::move(info);
-        } else {
-            row["plivo_status_info"] = nullptr;
-        }
-        row["error_code"] = text_or_null(update.error_code);
-        row["last_error"] = text_or_null(update.last_error);
-        row["clear_last_error"] = update.clear_last_error;
-        row["last_http_status"] =
-            update.last_http_status ? nlohmann::json(*update.last_http_status) : nlohmann::json(nullptr);
-        row["next_attempt_at"] = time_or_null(update.next_attempt_at);
-        row["unsettled_since"] = time_or_null(update.unsettled_since);
-        row["clear_unsettled"] = update.clear_unsettled;
-        row["not_attempted"] = update.not_attempted;
-        rows.push_back(std::move(row));
+        if (out.size() > 1) out += ',';
+        out += '{';
+        boolean("clear_last_error", update.clear_last_error);
+        out += ',';
+        boolean("clear_unsettled", update.clear_unsettled);
+        out += ',';
+        text("error_code", update.error_code);
+        out += ',';
+        key("id");
+        append_json_string(out, update.id);
+        out += ',';
+        text("last_error", update.last_error);
+        out += ',';
+        key("last_http_status");
+        out += update.last_http_status ? std::to_string(*update.last_http_status) : "null";
+        out += ',';
+        time("next_attempt_at", update.next_attempt_at);
+        out += ',';
+        boolean("not_attempted", update.not_attempted);
+        out += ',';
+        text("plivo_message_uuid", update.plivo_message_uuid);
+        out += ',';
+        key("plivo_status_info");
+        if (update.status_info_json) append_status_info(out, *update.status_info_json);
+        else out += "null";
+        out += ',';
+        key("status");
+        append_json_string(out, update.status);
+        out += ',';
+        time("unsettled_since", update.unsettled_since);
+        out += '}';
     }
-    return dump(rows);
+    out += ']';
+    return out;
 }
 
 }  // namespace plivo

@@ -1008,13 +1008,36 @@ TEST(DispatchEngineJson, RowUpdatesJsonExactText) {
               R"([{"clear_last_error":false,"clear_unsettled":false,"error_code":"http_500",)"
               R"("id":"6f1c0f5e-2b7a-4c39-9d7e-0a1b2c3d4e5f","last_error":"boom \"quoted\"\n",)"
               R"("last_http_status":500,"next_attempt_at":"2024-05-01T12:00:00.123456Z",)"
-              R"("not_attempted":true,"plivo_message_uuid":"u-1","plivo_status_info":{"a":"x","b":[1,2]},)"
+              R"("not_attempted":true,"plivo_message_uuid":"u-1","plivo_status_info":{"b":[1,2],"a":"x"},)"
               R"("status":"retrying","unsettled_since":"2024-05-01T11:59:59.000005Z"},)"
               R"({"clear_last_error":true,"clear_unsettled":true,"error_code":null,"id":"x",)"
               R"("last_error":null,"last_http_status":null,"next_attempt_at":null,)"
               R"("not_attempted":false,"plivo_message_uuid":null,"plivo_status_info":{"text":"plain text"},)"
               R"("status":"sent","unsettled_since":null}])");
     EXPECT_EQ(row_updates_json({}), "[]");
+}
+
+// Whatever the texts hold, the result parses, and a status info that is not a JSON
+// object arrives as {"text": ...}.
+TEST(DispatchEngineJson, RowUpdatesJsonStaysValidForAnyText) {
+    std::vector<RowUpdate> updates;
+    for (const char* info : {"[1,2]", "{\"a\":", "  {\"ok\": true}", "", "{\"x\":\"\xff\"}"}) {
+        RowUpdate u;
+        u.id = "id";
+        u.status = "failed";
+        u.status_info_json = info;
+        u.last_error = std::string("bad \xc3\x28 utf-8, \"quote\", tab\t, nul ") + '\0';
+        updates.push_back(u);
+    }
+    nlohmann::json rows = nlohmann::json::parse(row_updates_json(updates));
+    ASSERT_EQ(rows.size(), 5u);
+    EXPECT_EQ(rows[0]["plivo_status_info"], nlohmann::json({{"text", "[1,2]"}}));
+    EXPECT_EQ(rows[1]["plivo_status_info"], nlohmann::json({{"text", "{\"a\":"}}));
+    EXPECT_EQ(rows[2]["plivo_status_info"], nlohmann::json({{"ok", true}}));
+    EXPECT_EQ(rows[3]["plivo_status_info"], nlohmann::json({{"text", ""}}));
+    EXPECT_TRUE(rows[4]["plivo_status_info"].contains("text"));  // invalid UTF-8 inside
+    EXPECT_EQ(rows[0]["last_error"].get<std::string>().substr(0, 4), "bad ");
+    EXPECT_NE(rows[0]["last_error"].get<std::string>().find("\"quote\", tab\t"), std::string::npos);
 }
 
 TEST(DispatchEngineRateLimiter, AccountOnlyAcquireLeavesSenderTokens) {
