@@ -117,6 +117,26 @@ PhoneNumber parse_phone_number(const std::string& text, const std::string& field
                            "Write the number in full, with its country code: " + result.e164 +
                                ".");
     }
+    // Some forms lose a digit that was written, and what is left reads as yet another
+    // number (found by fuzzing: +52 1 1415 552 0131 reads as +52 1 415 552 0131, which
+    // reads as +52 415 552 0131). A stored number is read again before it is sent, so
+    // only a form that reads as itself is accepted. Digits kept as written read alike.
+    if (result.e164 != "+" + digits) {
+        i18n::phonenumbers::PhoneNumber again;
+        PhoneNumber reread;
+        if (util->Parse(result.e164, "ZZ", &again) == PhoneNumberUtil::NO_PARSING_ERROR) {
+            util->Format(again, PhoneNumberUtil::E164, &reread.e164);
+            util->GetRegionCodeForNumber(again, &reread.region);
+        }
+        if (reread.e164 != result.e164 || reread.region != result.region) {
+            throw_not_a_number(field,
+                               "The value " + quote_for_detail(text) + " reads as " +
+                                   result.e164 + ", which in turn reads as " +
+                                   (reread.e164.empty() ? "no number" : reread.e164) + ".",
+                               "Write the number as it is dialled from abroad, without a "
+                               "national or mobile prefix after the country code.");
+        }
+    }
     if (known_numbers.size() >= kKnownNumbersLimit) known_numbers.clear();
     known_numbers.emplace(std::move(digits), result);
     return result;

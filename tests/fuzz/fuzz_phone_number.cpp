@@ -11,7 +11,7 @@
 
 namespace {
 
-// libphonenumber's plain answer for the digits written, with our two refusals on top.
+// libphonenumber's plain answer for the digits written, with our three refusals on top.
 bool library_says_valid(const std::string& text) {
     using i18n::phonenumbers::PhoneNumberUtil;
     if (text.size() > 32 || text.find_first_not_of("0123456789 +-.()/") != std::string::npos)
@@ -25,7 +25,16 @@ bool library_says_valid(const std::string& text) {
     std::string e164;
     util->Format(number, PhoneNumberUtil::E164, &e164);
     // At most 15 digits, and none added to what was written (short local forms).
-    return util->IsValidNumber(number) && e164.size() <= 16 && e164.size() - 1 <= digits.size();
+    if (!util->IsValidNumber(number) || e164.size() > 16 || e164.size() - 1 > digits.size())
+        return false;
+    // The E.164 form reads as itself (a Mexican "1" is dropped at each reading).
+    i18n::phonenumbers::PhoneNumber again;
+    std::string again_e164, region, again_region;
+    if (util->Parse(e164, "ZZ", &again) != PhoneNumberUtil::NO_PARSING_ERROR) return false;
+    util->Format(again, PhoneNumberUtil::E164, &again_e164);
+    util->GetRegionCodeForNumber(number, &region);
+    util->GetRegionCodeForNumber(again, &again_region);
+    return again_e164 == e164 && again_region == region;
 }
 
 }  // namespace

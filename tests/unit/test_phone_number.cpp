@@ -96,6 +96,19 @@ TEST(PhoneNumber, MoreThanFifteenDigitsAreRefused) {
     expect_postgres_style(*error);
 }
 
+TEST(PhoneNumber, FormThatReadsAsAnotherNumberAgainIsRefused) {
+    // libphonenumber drops a Mexican "1" at each reading (found by fuzzing): what would
+    // be stored must read as itself when the worker reads it before sending.
+    const auto error = catch_input_error([&] { parse_phone_number("521 1415) 552.0131", kField); });
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->field(), kField);
+    EXPECT_EQ(error->detail(),
+              "The value \"521 1415) 552.0131\" reads as +5214155520131, which in turn reads as "
+              "+524155520131.");
+    // The form it settles on is accepted as it is.
+    EXPECT_EQ(parse_phone_number("+524155520131", kField).e164, "+524155520131");
+}
+
 TEST(PhoneNumber, ShortLocalFormThatWouldGainDigitsIsRefused) {
     // libphonenumber reads Norfolk Island's 5-digit local form and adds a 3 (found by
     // fuzzing): we never send to digits the caller did not write.
