@@ -764,7 +764,10 @@ void append_status_info(std::string& out, const std::string& info) {
 // every batch of outcomes, and the tree cost an allocation per field.
 std::string row_updates_json(const std::vector<RowUpdate>& updates) {
     std::string out = "[";
-    auto key = [&out](const char* name) {
+    bool first_field = true;
+    auto key = [&out, &first_field](const char* name) {
+        if (!first_field) out += ',';
+        first_field = false;
         out += '"';
         out += name;
         out += "\":";
@@ -784,33 +787,23 @@ std::string row_updates_json(const std::vector<RowUpdate>& updates) {
     for (const RowUpdate& update : updates) {
         if (out.size() > 1) out += ',';
         out += '{';
+        first_field = true;
         boolean("clear_last_error", update.clear_last_error);
-        out += ',';
         boolean("clear_unsettled", update.clear_unsettled);
-        out += ',';
         text("error_code", update.error_code);
-        out += ',';
         key("id");
         append_json_string(out, update.id);
-        out += ',';
         text("last_error", update.last_error);
-        out += ',';
         key("last_http_status");
         out += update.last_http_status ? std::to_string(*update.last_http_status) : "null";
-        out += ',';
         time("next_attempt_at", update.next_attempt_at);
-        out += ',';
         boolean("not_attempted", update.not_attempted);
-        out += ',';
         text("plivo_message_uuid", update.plivo_message_uuid);
-        out += ',';
         key("plivo_status_info");
         if (update.status_info_json) append_status_info(out, *update.status_info_json);
         else out += "null";
-        out += ',';
         key("status");
         append_json_string(out, update.status);
-        out += ',';
         time("unsettled_since", update.unsettled_since);
         out += '}';
     }
