@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Where send_mms()'s cost over a plain INSERT goes: on a throwaway cluster without the
+# worker, the triggers of plivo.message_logs are disabled one after another and each
+# step measures, with pgbench (-M prepared, 2 clients), send_mms(), the same row INSERTed
+# into plivo.message_logs, and the plain INSERT into a copy of the table without
+# pg_plivo. Prints each round's rates and the ratios to the plain INSERT of the same
+# round (the machine's speed moves between rounds; ratios within a round do not).
+# Run after bench/run.sh has built and installed the extension. BREAKDOWN_SECONDS=6.
+source "$(dirname "$0")/../scripts/lib/common.sh"
+set +e
+if [ "$(id -u)" -ne 0 ]; then exec sudo -E bash "$0" "$@"; fi
+
+SECONDS_PER_RUN="${BREAKDOWN_SECONDS:-6}"
+WORK="$(mktemp -d /tmp/pg_plivo_breakdown.XXXXXX)"
+chmod 755 "$WORK"
+trap 'cluster_stop "$WORK/pg"; rm -rf "$WORK"' EXIT
+PG_PLIVO_PRELOAD=no cluster_start "$WORK/pg" "$(free_port)" \
+    "plivo.sender_number = '+14155550100'" >/dev/null
+export PGOPTIONS="-c plivo.notify_on_enqueue=never"  # as where a worker serves the database
+psql -X -q -v ON_ERROR_STOP=1 \
+    -c "CREATE EXTENSION pg_plivo" -c "CREATE SCHEMA plain" \
+    -c "CREATE TABLE plain.message_logs (LIKE plivo.message_logs INCLUDING ALL)" || exit 1
+
+# A different recipient on every call, as in bench.py.
+cat >"$WORK/send_mms.sql" <<'SQL'
+\set n random(2000000, 9999999)
+SELECT plivo.send_mms('+1415' || :n, 'Your photos are ready', ARRAY['https://example.com/a.jpg'], '+14155550100');
+SQL
+for table in plivo plain; do
+    cat >"$WORK/insert_$table.sql" <<SQL
+\set n random(2000000, 9999999)
+INSERT INTO $table.message_logs (sender, recipient, message_text, media_urls, message_type, text_encoding, segments) VALUES ('+14155550100', '+1415' || :n, 'Your photos are ready', ARRAY['https://example.com/a.jpg'], 'mms', 'GSM-7', 1);
+SQL
+done
+
+rate() {
+    pgbench -n -M prepared -c 2 -j 2 -T "$SECONDS_PER_RUN" -f "$WORK/$1.sql" 2>/dev/null |
+        awk '/^tps/ {print int($3)}'
+}
+
+measure() {
+    local label="$1" round mms insert plain
+    printf '%s\n' "$label"
+    for round in 1 2 3; do
+        psql -X -q -c "TRUNCATE plivo.message_logs, plivo.message_events, plain.message_logs" -c "CHECKPOINT"
+        mms="$(rate send_mms)"
+        insert="$(rate insert_plivo)"
+        plain="$(rate insert_plain)"
+        awk -v m="$mms" -v i="$insert" -v p="$plain" 'BEGIN {
+            printf "  send_mms %6d/s  INSERT into plivo.message_logs %6d/s  plain INSERT %6d/s  ratios to plain: %.2f× %.2f×\n",
+                m, i, p, p / m, p / i }'
+    done
+}
+
+measure "every trigger on"
+psql -X -q -c "ALTER TABLE plivo.message_logs DISABLE TRIGGER message_logs_enqueue_events"
+measure "without the 'enqueue' audit trigger (PL/pgSQL)"
+psql -X -q -c "ALTER TABLE plivo.message_logs DISABLE TRIGGER message_logs_validate"
+measure "without the validation trigger either (numbers, text, media)"
+psql -X -q -c "ALTER TABLE plivo.message_logs DISABLE TRIGGER message_logs_enqueued"
+measure "without the wake-up trigger either (no trigger left on INSERT)"
