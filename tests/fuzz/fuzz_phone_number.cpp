@@ -68,6 +68,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string digits;
     for (char c : text) if (c >= '0' && c <= '9') digits += c;
     FUZZ_CHECK(number.e164.size() - 1 <= digits.size());
+    // The very number libphonenumber's Parse() reads from the digits (parse_phone_number
+    // skips Parse() for plain North American numbers).
+    {
+        using i18n::phonenumbers::PhoneNumberUtil;
+        const PhoneNumberUtil* util = PhoneNumberUtil::GetInstance();
+        i18n::phonenumbers::PhoneNumber parsed;
+        FUZZ_CHECK(util->Parse("+" + digits, "ZZ", &parsed) == PhoneNumberUtil::NO_PARSING_ERROR);
+        std::string e164, region;
+        util->Format(parsed, PhoneNumberUtil::E164, &e164);
+        util->GetRegionCodeForNumber(parsed, &region);
+        FUZZ_CHECK(e164 == number.e164 && region == number.region);
+    }
     // The E.164 form is a fixed point.
     const plivo::PhoneNumber again = plivo::parse_phone_number(number.e164, "recipient");
     FUZZ_CHECK(again.e164 == number.e164 && again.region == number.region);
