@@ -126,12 +126,6 @@ void publish_heartbeat(std::size_t in_flight, uint64 claimed_now) {
     SpinLockRelease(&shared_state->mutex);
 }
 
-void publish_paused(bool paused) {
-    if (!shared_state) return;
-    SpinLockAcquire(&shared_state->mutex);
-    shared_state->paused = paused;
-    SpinLockRelease(&shared_state->mutex);
-}
 
 using SteadyClock = std::chrono::steady_clock;
 
@@ -512,6 +506,20 @@ void log_message(int level, const std::string& text) {
 }
 
 // After a Postgres error inside a step: roll back, forget plans, go on.
+// plivo.paused as the worker applies it: shown by worker_status(), and in the log.
+void publish_paused(bool paused) {
+    if (!shared_state) return;
+    SpinLockAcquire(&shared_state->mutex);
+    shared_state->paused = paused;
+    SpinLockRelease(&shared_state->mutex);
+}
+
+void log_paused(bool paused) {
+    log_message(LOG, paused ? "sending paused (plivo.paused): attempts already started "
+                              "finish, queued messages wait"
+                            : "sending resumed");
+}
+
 void recover_from_step_error(const PostgresError& error) {
     ErrorData* data = error.data();
     pg_call([&] {
@@ -677,7 +685,7 @@ void run_dispatcher() {
     SteadyClock::time_point next_due = SteadyClock::time_point::max();  // max: none known
     bool paused = settings.paused;
     publish_paused(paused);
-    if (paused) log_message(LOG, "sending is paused (plivo.paused): queued messages wait");
+    if (paused) log_paused(paused);
 
     while (!shutdown_requested) {
         pg_call([] { CHECK_FOR_INTERRUPTS(); });
@@ -699,9 +707,7 @@ void run_dispatcher() {
                 if (settings.paused != paused) {
                     paused = settings.paused;
                     publish_paused(paused);
-                    log_message(LOG, paused ? "sending paused (plivo.paused): attempts already "
-                                              "started finish, queued messages wait"
-                                            : "sending resumed");
+                    log_paused(paused);
                     claim_wanted = true;
                 }
             }
