@@ -3,6 +3,7 @@
 #include <phonenumbers/phonenumberutil.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "fuzz_util.hpp"
@@ -11,30 +12,44 @@
 
 namespace {
 
-// libphonenumber's plain answer for the digits written, with our three refusals on top.
-bool library_says_valid(const std::string& text) {
+// What libphonenumber's Parse() reads from an international number: its E.164 form,
+// region and validity. nullopt when it does not parse.
+struct Reading {
+    std::string e164, region;
+    bool valid = false;
+};
+
+std::optional<Reading> library_reading(const std::string& international) {
     using i18n::phonenumbers::PhoneNumberUtil;
-    if (text.size() > 32 || text.find_first_not_of("0123456789 +-.()/") != std::string::npos)
-        return false;
-    std::string digits;
-    for (char c : text) if (c >= '0' && c <= '9') digits += c;
     const PhoneNumberUtil* util = PhoneNumberUtil::GetInstance();
     i18n::phonenumbers::PhoneNumber number;
-    if (digits.empty() || util->Parse("+" + digits, "ZZ", &number) != PhoneNumberUtil::NO_PARSING_ERROR)
+    if (util->Parse(international, "ZZ", &number) != PhoneNumberUtil::NO_PARSING_ERROR)
+        return std::nullopt;
+    Reading reading;
+    util->Format(number, PhoneNumberUtil::E164, &reading.e164);
+    util->GetRegionCodeForNumber(number, &reading.region);
+    reading.valid = util->IsValidNumber(number);
+    return reading;
+}
+
+std::string digits_of(const std::string& text) {
+    std::string digits;
+    for (char c : text) if (c >= '0' && c <= '9') digits += c;
+    return digits;
+}
+
+// libphonenumber's plain answer for the digits written, with our three refusals on top.
+bool library_says_valid(const std::string& text) {
+    if (text.size() > 32 || text.find_first_not_of("0123456789 +-.()/") != std::string::npos)
         return false;
-    std::string e164;
-    util->Format(number, PhoneNumberUtil::E164, &e164);
+    const std::string digits = digits_of(text);
+    const auto first = digits.empty() ? std::nullopt : library_reading("+" + digits);
     // At most 15 digits, and none added to what was written (short local forms).
-    if (!util->IsValidNumber(number) || e164.size() > 16 || e164.size() - 1 > digits.size())
+    if (!first || !first->valid || first->e164.size() > 16 || first->e164.size() - 1 > digits.size())
         return false;
     // The E.164 form reads as itself (a Mexican "1" is dropped at each reading).
-    i18n::phonenumbers::PhoneNumber again;
-    std::string again_e164, region, again_region;
-    if (util->Parse(e164, "ZZ", &again) != PhoneNumberUtil::NO_PARSING_ERROR) return false;
-    util->Format(again, PhoneNumberUtil::E164, &again_e164);
-    util->GetRegionCodeForNumber(number, &region);
-    util->GetRegionCodeForNumber(again, &again_region);
-    return again_e164 == e164 && again_region == region;
+    const auto again = library_reading(first->e164);
+    return again && again->e164 == first->e164 && again->region == first->region;
 }
 
 }  // namespace
@@ -65,21 +80,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(number.region == "001" ||
                (number.region.size() == 2 && number.region.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") == std::string::npos));
     // E.164 never holds more digits than were written.
-    std::string digits;
-    for (char c : text) if (c >= '0' && c <= '9') digits += c;
+    const std::string digits = digits_of(text);
     FUZZ_CHECK(number.e164.size() - 1 <= digits.size());
     // The very number libphonenumber's Parse() reads from the digits (parse_phone_number
     // skips Parse() for plain North American numbers).
-    {
-        using i18n::phonenumbers::PhoneNumberUtil;
-        const PhoneNumberUtil* util = PhoneNumberUtil::GetInstance();
-        i18n::phonenumbers::PhoneNumber parsed;
-        FUZZ_CHECK(util->Parse("+" + digits, "ZZ", &parsed) == PhoneNumberUtil::NO_PARSING_ERROR);
-        std::string e164, region;
-        util->Format(parsed, PhoneNumberUtil::E164, &e164);
-        util->GetRegionCodeForNumber(parsed, &region);
-        FUZZ_CHECK(e164 == number.e164 && region == number.region);
-    }
+    const auto parsed = library_reading("+" + digits);
+    FUZZ_CHECK(parsed && parsed->e164 == number.e164 && parsed->region == number.region);
     // The E.164 form is a fixed point.
     const plivo::PhoneNumber again = plivo::parse_phone_number(number.e164, "recipient");
     FUZZ_CHECK(again.e164 == number.e164 && again.region == number.region);

@@ -96,6 +96,16 @@ TEST(PhoneNumber, MoreThanFifteenDigitsAreRefused) {
     expect_postgres_style(*error);
 }
 
+TEST(PhoneNumber, NorthAmericanNumberThatNoRegionHasIsRefused) {
+    // "1" and ten digits skip libphonenumber's Parse(); the verdict must still be its own.
+    for (const char* input : {"+1 212 055 0100", "+1 999 555 0100", "12120550100"}) {
+        const auto error = catch_input_error([&] { parse_phone_number(input, kField); });
+        ASSERT_TRUE(error) << input;
+        EXPECT_EQ(error->field(), kField);
+        EXPECT_EQ(error->detail(), "The value was \"" + std::string(input) + "\".");
+    }
+}
+
 TEST(PhoneNumber, FormThatReadsAsAnotherNumberAgainIsRefused) {
     // libphonenumber drops a Mexican "1" at each reading (found by fuzzing): what would
     // be stored must read as itself when the worker reads it before sending.
