@@ -53,9 +53,7 @@ measure() {
 }
 
 measure "every trigger on"
-psql -X -q -c "ALTER TABLE plivo.message_logs DISABLE TRIGGER message_logs_enqueue_events"
-measure "without the 'enqueue' audit trigger (PL/pgSQL)"
 psql -X -q -c "ALTER TABLE plivo.message_logs DISABLE TRIGGER message_logs_validate"
-measure "without the validation trigger either (numbers, text, media)"
+measure "without the validation trigger (numbers, text, media)"
 psql -X -q -c "ALTER TABLE plivo.message_logs DISABLE TRIGGER message_logs_enqueued"
-measure "without the wake-up trigger either (no trigger left on INSERT)"
+measure "without the statement trigger either ('enqueue' events, wake-up; no trigger left on INSERT)"

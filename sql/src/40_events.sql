@@ -1,7 +1,8 @@
 -------------------------------------------------------------------------------
 -- The audit trail: one row for every change of a message's status, whoever made
 -- it. Written by statement-level triggers with transition tables (one INSERT per
--- statement, not one per row). The cause comes from the transaction-local setting
+-- statement, not one per row): the 'enqueue' events by message_logs_enqueued
+-- (20_enqueue_triggers.sql, in C), the status changes by the trigger below. The cause comes from the transaction-local setting
 -- plivo.event_cause, which pg_plivo's own code sets ('enqueue', 'claim',
 -- 'plivo_answer', 'lease_recovery', 'delivery_report', 'redrive'); any other change
 -- (a DBA's UPDATE) is recorded as 'manual'.
@@ -25,18 +26,8 @@ CREATE INDEX message_events_created_at_idx ON plivo.message_events (created_at);
 SELECT pg_catalog.pg_extension_config_dump('plivo.message_events', '');
 
 -- SECURITY DEFINER: the audit trail is written for every role that changes a message,
--- but no role other than the owner may write it directly.
-CREATE FUNCTION plivo._record_enqueue_events() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
-BEGIN
-    INSERT INTO plivo.message_events (message_id, old_status, new_status, cause, detail)
-    SELECT n.id, NULL, n.status, 'enqueue',
-           pg_catalog.jsonb_build_object('by', n.created_by_role, 'subject', n.created_by)
-    FROM inserted n;
-    RETURN NULL;
-END
-$$;
-
+-- but no role other than the owner may write it directly. (_after_enqueue writes the
+-- 'enqueue' events as the owner in the same way.)
 CREATE FUNCTION plivo._record_status_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
 BEGIN
@@ -59,9 +50,6 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER message_logs_enqueue_events AFTER INSERT ON plivo.message_logs
-    REFERENCING NEW TABLE AS inserted
-    FOR EACH STATEMENT EXECUTE FUNCTION plivo._record_enqueue_events();
 CREATE TRIGGER message_logs_status_events AFTER UPDATE ON plivo.message_logs
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION plivo._record_status_events();

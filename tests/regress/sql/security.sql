@@ -3,7 +3,7 @@
 SET plivo.sender_number = '+14155552671';
 \pset null '(null)'
 \set VERBOSITY terse
-TRUNCATE plivo.message_logs;
+TRUNCATE plivo.message_logs, plivo.message_events;
 SELECT plivo.send_sms('+14155552672', 'from the server') IS NOT NULL AS server_message;
 
 -- Privileges as the catalog records them.
@@ -75,6 +75,23 @@ SELECT plivo.send_mms('+14155552672', 'photo from b', ARRAY['https://example.com
                       idempotency_key => 'a-1') IS NOT NULL AS mms_by_b;
 SELECT count(*) AS visible_to_b FROM plivo.message_logs;
 COMMIT;
+
+-- Every committed message has its 'enqueue' event, with the role and the subject that
+-- enqueued it, though neither role may write the audit trail; the rolled-back attempts
+-- above left none.
+SELECT coalesce(m.message_text, '(no message)') AS message_text, e.old_status, e.new_status,
+       e.cause,
+       CASE WHEN e.detail ->> 'by' = current_user THEN '(this session''s user)'
+            ELSE e.detail ->> 'by' END AS by_role,
+       e.detail ->> 'subject' AS subject
+FROM plivo.message_events e LEFT JOIN plivo.message_logs m ON m.id = e.message_id
+ORDER BY 1, e.id;
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "user-b", "role": "authenticated"}', true) IS NOT NULL AS claims_set;
+INSERT INTO plivo.message_events (message_id, new_status, cause)
+SELECT id, 'delivered', 'enqueue' FROM plivo.message_logs;
+ROLLBACK;
 BEGIN;
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', '{"sub": "user-b", "role": "authenticated"}', true) IS NOT NULL AS claims_set;
