@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "input_error.hpp"
@@ -57,10 +58,21 @@ constexpr WorkerColumn kWorkerColumns[] = {
     {"last_error", false}, {"last_http_status", false},   {"unsettled_since", false},
 };
 
+// A column's number, found by name once and checked by name on each use: it changes
+// only when the table is altered, and then the check sends us to look it up again.
+// (Every row looks up some twenty columns; SPI_fnumber compares each with every name.)
+// Keyed by the name's address: the callers pass string literals.
 int column_number(TupleDesc desc, const char* name) {
+    static std::unordered_map<const char*, int> known;
+    if (auto entry = known.find(name); entry != known.end() && entry->second <= desc->natts) {
+        Form_pg_attribute column = TupleDescAttr(desc, entry->second - 1);
+        if (!column->attisdropped && strcmp(NameStr(column->attname), name) == 0)
+            return entry->second;
+    }
     int attnum = SPI_fnumber(desc, name);
     if (attnum <= 0)
         throw std::logic_error(std::string("plivo.message_logs has no column ") + name);
+    known[name] = attnum;
     return attnum;
 }
 

@@ -91,3 +91,14 @@ SELECT code, message, rows_changed FROM expect_error($$ UPDATE plivo.message_log
 SELECT code, message, rows_changed FROM expect_error($$ UPDATE plivo.message_logs SET status = 'sent' $$);
 SELECT code, message, rows_changed FROM expect_error($$ UPDATE plivo.message_logs SET status = 'sending' $$);
 TRUNCATE plivo.message_logs;
+
+-- A column the trigger reads, dropped and added again (so at another position), is
+-- still the one it reads and writes.
+BEGIN;
+ALTER TABLE plivo.message_logs DROP COLUMN idempotency_key CASCADE;
+ALTER TABLE plivo.message_logs ADD COLUMN idempotency_key text;
+SELECT code, message FROM expect_error($$ INSERT INTO plivo.message_logs (recipient, message_text, idempotency_key) VALUES ('+14155552672', 'x', '') $$);
+INSERT INTO plivo.message_logs (recipient, message_text, idempotency_key)
+VALUES ('+1 415 555 2672', 'after the change', 'moved-1')
+RETURNING recipient, message_text, idempotency_key, status;
+ROLLBACK;
