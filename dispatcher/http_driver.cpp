@@ -1,13 +1,18 @@
 #include "http_driver.hpp"
 
+#include <sys/epoll.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
 #include "pure_cpp.hpp"
 
 // 7.74: the floor CMakeLists.txt asks pkg-config for; everything used below exists since
-// (curl_multi_poll 7.66, *_TIME_T infos 7.61, CURLOPT_MAXAGE_CONN 7.65).
+// (curl_multi_socket_action 7.15.4, *_TIME_T infos 7.61, CURLOPT_MAXAGE_CONN 7.65).
 static_assert(LIBCURL_VERSION_NUM >= 0x074A00, "pg_plivo needs libcurl 7.74.0 or later");
 
 namespace plivo {
@@ -171,6 +176,52 @@ std::chrono::microseconds info_time(CURL* easy, CURLINFO info) {
 
 }  // namespace
 
+// libcurl's socket and timer callbacks: they run inside libcurl calls made by this
+// driver (also from remove_handle and multi_cleanup), so `driver` is always alive.
+struct HttpDriver::Events {
+    // curl_multi_assign()ed to a socket once it is in the epoll set: the next call for
+    // that socket is then a MOD. libcurl drops the mark itself after CURL_POLL_REMOVE.
+    static char in_epoll;
+
+    static int on_socket(CURL*, curl_socket_t fd, int what, void* user, void* mark) noexcept {
+        auto* driver = static_cast<HttpDriver*>(user);
+        bool added = mark == &in_epoll;
+        if (what == CURL_POLL_REMOVE) {
+            // Fails harmlessly (EBADF, ENOENT) when the socket is already closed: closing
+            // takes it out of the epoll set anyway.
+            epoll_ctl(driver->epoll_, EPOLL_CTL_DEL, fd, nullptr);
+            if (added) --driver->watched_;
+            return 0;
+        }
+        epoll_event event{};
+        event.events =
+            ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+        // The socket, and what libcurl wants of it for reading the event back.
+        event.data.u64 = static_cast<std::uint32_t>(fd) | (std::uint64_t(what) << 32);
+        int op = added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        int rc = epoll_ctl(driver->epoll_, op, fd, &event);
+        if (rc != 0 && errno == (added ? ENOENT : EEXIST)) {  // out of step: take what is
+            rc = epoll_ctl(driver->epoll_, added ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &event);
+        }
+        if (rc != 0) {
+            // Unwatched, the transfer would stall until its timeout: perform() throws.
+            if (driver->socket_errno_ == 0) driver->socket_errno_ = errno;
+            return 0;
+        }
+        if (!added && curl_multi_assign(driver->multi_, fd, &in_epoll) == CURLM_OK) {
+            ++driver->watched_;
+        }
+        return 0;
+    }
+
+    static int on_timer(CURLM*, long timeout_ms, void* user) noexcept {
+        static_cast<HttpDriver*>(user)->arm_timer(timeout_ms);
+        return 0;
+    }
+};
+
+char HttpDriver::Events::in_epoll = 0;
+
 bool request_may_have_been_sent(const TransferEvidence& evidence) {
     if (evidence.code == CURLE_OK || evidence.http_status != 0) return true;
     if (evidence.bytes_uploaded != 0 && evidence.has_body) return true;  // >0, or unknown
@@ -197,8 +248,20 @@ HttpDriver::HttpDriver(const HttpDriverConfig& config) : config_(config) {
     if (!multi_) throw HttpDriverError("curl_multi_init failed");
     try {
         apply_multi_limits(config_.max_in_flight);
+        epoll_ = epoll_create1(EPOLL_CLOEXEC);
+        if (epoll_ < 0) {
+            throw HttpDriverError(std::string("epoll_create1 failed: ") + std::strerror(errno));
+        }
+        CURLMcode code = curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Events::on_socket);
+        if (code == CURLM_OK) code = curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+        if (code == CURLM_OK) {
+            code = curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Events::on_timer);
+        }
+        if (code == CURLM_OK) code = curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+        if (code != CURLM_OK) throw HttpDriverError(multi_error("curl_multi_setopt", code));
     } catch (...) {
         curl_multi_cleanup(multi_);
+        if (epoll_ >= 0) close(epoll_);
         throw;
     }
 }
@@ -216,7 +279,8 @@ HttpDriver::~HttpDriver() {
         curl_slist_free_all(transfer->headers);
         curl_easy_cleanup(transfer->easy);
     }
-    curl_multi_cleanup(multi_);
+    curl_multi_cleanup(multi_);  // may still call on_socket: the epoll set closes after
+    close(epoll_);
 }
 
 void HttpDriver::start(std::uint64_t id, HttpRequest request) {
@@ -388,10 +452,39 @@ HttpResult HttpDriver::finish(Transfer& transfer, CURLcode code) {
     return result;
 }
 
-void HttpDriver::drive(std::vector<HttpResult>& results) {
+void HttpDriver::socket_action(curl_socket_t fd, int bits) {
     int running = 0;
-    CURLMcode code = curl_multi_perform(multi_, &running);
-    if (code != CURLM_OK) throw HttpDriverError(multi_error("curl_multi_perform", code));
+    CURLMcode code = curl_multi_socket_action(multi_, fd, bits, &running);
+    if (code != CURLM_OK) throw HttpDriverError(multi_error("curl_multi_socket_action", code));
+    if (socket_errno_ != 0) {
+        throw HttpDriverError(std::string("epoll_ctl failed: ") + std::strerror(socket_errno_));
+    }
+}
+
+// -1: no timer. Capped at a day, far beyond any timeout set here, so that the sum
+// cannot overflow the clock.
+void HttpDriver::arm_timer(long timeout_ms) noexcept {
+    timer_set_ = timeout_ms >= 0;
+    if (timer_set_) {
+        timer_at_ = SteadyClock::now() + std::chrono::milliseconds(std::min(timeout_ms, 86400000L));
+    }
+}
+
+bool HttpDriver::timer_due(SteadyClock::time_point now) const {
+    return timer_set_ && timer_at_ <= now;
+}
+
+void HttpDriver::act_on_timer() {
+    timer_set_ = false;  // one-shot: libcurl re-arms it through on_timer
+    socket_action(CURL_SOCKET_TIMEOUT, 0);
+    // libcurl calls on_timer only when its deadline changes; should that deadline not
+    // have passed yet by libcurl's clock, it stands unchanged and must not be lost.
+    long ms = -1;
+    if (!timer_set_ && curl_multi_timeout(multi_, &ms) == CURLM_OK) arm_timer(ms);
+}
+
+// The transfers libcurl has finished since the last call, in completion order.
+void HttpDriver::collect(std::vector<HttpResult>& results) {
     int left = 0;
     while (CURLMsg* message = curl_multi_info_read(multi_, &left)) {
         if (message->msg != CURLMSG_DONE) continue;
@@ -407,11 +500,50 @@ void HttpDriver::drive(std::vector<HttpResult>& results) {
         if (removed == CURLM_OK) transfer.in_multi = false;
         release(transfer);
         if (removed != CURLM_OK) {
-            ready_.insert(ready_.end(), std::make_move_iterator(results.begin()),
-                          std::make_move_iterator(results.end()));
-            results.clear();
             throw HttpDriverError(multi_error("curl_multi_remove_handle", removed));
         }
+    }
+}
+
+// Waits for ready sockets or libcurl's timer, whichever comes first, and hands them to
+// libcurl, until a transfer finishes or max_wait is over (at least one look, so a zero
+// max_wait still moves ready sockets along). A signal ends the wait early, as
+// curl_multi_poll did, so the caller sees its interrupts.
+void HttpDriver::wait_and_act(std::chrono::milliseconds max_wait,
+                              std::vector<HttpResult>& results) {
+    using std::chrono::milliseconds;
+    const SteadyClock::time_point give_up =
+        SteadyClock::now() + std::clamp(max_wait, milliseconds(0), milliseconds(86400000));
+    std::array<epoll_event, 128> events;
+    for (bool first = true; results.empty() && active_ > 0; first = false) {
+        SteadyClock::time_point now = SteadyClock::now();
+        if (!first && now >= give_up) break;
+        SteadyClock::time_point until = give_up;
+        if (timer_set_) until = std::min(until, timer_at_);
+        // Rounded up: waking before libcurl's deadline would only spin.
+        auto wait =
+            std::chrono::ceil<milliseconds>(std::max(until - now, SteadyClock::duration(0)));
+        int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()),
+                           static_cast<int>(std::min(wait, milliseconds(60000)).count()));
+        if (n < 0) {
+            if (errno == EINTR) break;
+            throw HttpDriverError(std::string("epoll_wait failed: ") + std::strerror(errno));
+        }
+        for (int i = 0; i < n; ++i) {
+            const std::uint32_t ready = events[i].events;
+            const auto fd = static_cast<curl_socket_t>(events[i].data.u64 & 0xffffffffu);
+            const auto wanted = static_cast<int>(events[i].data.u64 >> 32);
+            // As libcurl's own poll does (Curl_socket_check): an error or hang-up makes
+            // a reading socket readable (recv tells what happened), a writing one ERR.
+            const bool broken = (ready & (EPOLLERR | EPOLLHUP)) != 0;
+            int bits = 0;
+            if ((ready & EPOLLIN) || (broken && (wanted & CURL_POLL_IN))) bits |= CURL_CSELECT_IN;
+            if (ready & EPOLLOUT) bits |= CURL_CSELECT_OUT;
+            if (broken && (wanted & CURL_POLL_OUT)) bits |= CURL_CSELECT_ERR;
+            socket_action(fd, bits);
+        }
+        if (timer_due(SteadyClock::now())) act_on_timer();
+        collect(results);
     }
 }
 
@@ -419,13 +551,19 @@ std::vector<HttpResult> HttpDriver::perform(std::chrono::milliseconds max_wait) 
     std::vector<HttpResult> results = std::move(ready_);
     ready_.clear();
     if (active_ == 0) return results;
-    drive(results);
-    if (results.empty() && active_ > 0 && max_wait.count() > 0) {
-        int wait =
-            static_cast<int>(std::min<std::chrono::milliseconds::rep>(max_wait.count(), 60000));
-        CURLMcode code = curl_multi_poll(multi_, nullptr, 0, wait, nullptr);
-        if (code != CURLM_OK) throw HttpDriverError(multi_error("curl_multi_poll", code));
-        drive(results);
+    try {
+        if (socket_errno_ != 0) {
+            throw HttpDriverError(std::string("epoll_ctl failed: ") + std::strerror(socket_errno_));
+        }
+        // A transfer start()ed since the last call is due here (libcurl's timer of 0).
+        if (timer_due(SteadyClock::now())) act_on_timer();
+        collect(results);
+        if (results.empty()) wait_and_act(max_wait, results);
+    } catch (const HttpDriverError&) {
+        // Nothing finished is lost: abort_all() hands these out with the rest.
+        ready_.insert(ready_.end(), std::make_move_iterator(results.begin()),
+                      std::make_move_iterator(results.end()));
+        throw;
     }
     return results;
 }
@@ -447,6 +585,7 @@ std::vector<HttpResult> HttpDriver::abort_all() {
         results.push_back(std::move(result));
         release(transfer);
     }
+    socket_errno_ = 0;  // every socket went with its transfer: a fresh start
     return results;
 }
 

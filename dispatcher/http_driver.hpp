@@ -12,6 +12,11 @@
 //   (check interrupts; when nothing is in flight, WaitLatch instead of perform)
 // perform() waits at most max_wait, so new rows (latch) are seen within that time.
 //
+// Driving: libcurl's event API. libcurl tells us which sockets to watch (kept in an
+// epoll set owned by the driver) and when its next timeout is due; perform() hands
+// libcurl only the sockets that are ready and the timer when it expires, so a call
+// costs what is active, not every open transfer (curl_multi_perform/poll look at all).
+//
 // libcurl and a dead kept-alive connection (libcurl 7.88, CURLOPT_SEEKFUNCTION(3), and
 // the test PlainLibcurlResendsAPostOnADeadReusedConnection): when a request on a REUSED
 // connection gets no response byte at all (the server closed it, or crashed after
@@ -117,16 +122,32 @@ public:
     // For shutdown and after HttpDriverError.
     std::vector<HttpResult> abort_all();
 
+    // Sockets libcurl has us watching now (for tests: 0 once nothing is in flight).
+    std::size_t sockets_watched() const { return watched_; }
+
     struct Transfer;  // one pooled easy handle and its buffers (http_driver.cpp)
 
 private:
+    struct Events;  // libcurl's socket and timer callbacks (http_driver.cpp)
+    using SteadyClock = std::chrono::steady_clock;
+
     void apply_multi_limits(std::size_t max_in_flight);
-    void drive(std::vector<HttpResult>& results);
+    void socket_action(curl_socket_t fd, int bits);
+    void arm_timer(long timeout_ms) noexcept;
+    bool timer_due(SteadyClock::time_point now) const;
+    void act_on_timer();
+    void collect(std::vector<HttpResult>& results);
+    void wait_and_act(std::chrono::milliseconds max_wait, std::vector<HttpResult>& results);
     HttpResult finish(Transfer& transfer, CURLcode code);
     void release(Transfer& transfer);
 
     HttpDriverConfig config_;
     CURLM* multi_ = nullptr;
+    int epoll_ = -1;           // the sockets libcurl asked us to watch
+    std::size_t watched_ = 0;  // how many of them
+    int socket_errno_ = 0;     // an epoll_ctl failure in the socket callback
+    bool timer_set_ = false;   // libcurl wants CURL_SOCKET_TIMEOUT at timer_at_
+    SteadyClock::time_point timer_at_{};
     std::vector<std::unique_ptr<Transfer>> pool_;  // every transfer ever made, at most N
     std::vector<Transfer*> idle_;
     std::size_t active_ = 0;
