@@ -37,12 +37,23 @@ const char kQueued[] = R"({"api_id":"a1","message":"message(s) queued","message_
 // An httplib server on 127.0.0.1 and a port the kernel picks, on its own thread.
 class LoopbackServer {
 public:
-    LoopbackServer() {
-        server_.new_task_queue = [] { return new httplib::ThreadPool(32); };
+    // httplib keeps a thread per kept-alive connection: `threads` bounds concurrency.
+    explicit LoopbackServer(std::size_t threads = 32) {
+        server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
         server_.set_keep_alive_max_count(1000);
         server_.set_keep_alive_timeout(30);
+        int listener = -1;
+        server_.set_socket_options([&listener](int sock) {
+            httplib::default_socket_options(sock);
+            listener = sock;
+        });
         port_ = server_.bind_to_any_port("127.0.0.1");
+        server_.set_socket_options(httplib::default_socket_options);  // drops &listener
         if (port_ <= 0) throw std::runtime_error("bind_to_any_port failed");
+        // Debian's libcpp-httplib listens with a backlog of 5: dozens of simultaneous
+        // connects then overflow it and some get reset. A second listen() raises it.
+        if (listener < 0 || listen(listener, 256) != 0)
+            throw std::runtime_error("raising the listen backlog failed");
         thread_ = std::thread([this] { server_.listen_after_bind(); });
         for (int i = 0; i < 500 && !server_.is_running(); ++i) std::this_thread::sleep_for(2ms);
     }
@@ -546,6 +557,197 @@ TEST_F(HttpDriverTest, AbortAllReportsWhatWasInFlight) {
     }
     EXPECT_EQ(driver.in_flight(), 0u);
     EXPECT_TRUE(driver.perform(10ms).empty());
+}
+
+// Many transfers open at once, each waiting on the server: the event loop must keep all
+// of them moving together, each with its own answer.
+TEST_F(HttpDriverTest, ManyConcurrentRequestsAllCompleteWithTheirOwnAnswers) {
+    constexpr std::size_t kInFlight = 64;
+    constexpr std::size_t kRequests = 96;
+    constexpr auto kDelay = 400ms;
+    LoopbackServer server(kInFlight + 16);
+    server.server().Post(
+        R"(/echo/(\d+))", [&](const httplib::Request& request, httplib::Response& response) {
+            LoopbackServer::Visit visit(server, request);
+            std::this_thread::sleep_for(kDelay);
+            response.set_content("answer " + request.matches[1].str() + " to " + request.body,
+                                 "text/plain");
+        });
+    std::vector<HttpRequest> requests;
+    for (std::size_t i = 0; i < kRequests; ++i) {
+        requests.push_back(
+            post(server.url("/echo/" + std::to_string(i)), "{\"n\":" + std::to_string(i) + "}"));
+    }
+    HttpDriver driver(config(kInFlight));
+    const auto started = SteadyClock::now();
+    const std::vector<Finished> finished = run_all(driver, requests);
+    const auto took = SteadyClock::now() - started;
+
+    ASSERT_EQ(finished.size(), kRequests);
+    std::set<std::uint64_t> ids;
+    for (const Finished& f : finished) {
+        const HttpResult& r = f.result;
+        ASSERT_LT(r.id, kRequests);
+        ids.insert(r.id);
+        EXPECT_EQ(r.curl_code, CURLE_OK) << r.curl_error;
+        EXPECT_EQ(r.http_status, 200);
+        const std::string n = std::to_string(r.id);
+        EXPECT_EQ(r.body, "answer " + n + " to {\"n\":" + n + "}");
+    }
+    EXPECT_EQ(ids.size(), kRequests) << "every id exactly once";
+    EXPECT_EQ(server.requests(), static_cast<int>(kRequests));
+    // Served one by one this would take 96 × 400 ms = 38 s; two waves take about 0.8 s.
+    EXPECT_GE(server.max_concurrent(), static_cast<int>(kInFlight * 3 / 4));
+    EXPECT_LT(took, 15s);
+    EXPECT_EQ(driver.in_flight(), 0u);
+}
+
+// Nothing ever comes back on the socket: only libcurl's timer can end the transfer, and
+// perform() must wake for it rather than sleep out its whole max_wait.
+TEST_F(HttpDriverTest, RequestTimeoutFiresWhenTheServerNeverAnswers) {
+    // Listening but never accepting: the kernel completes the handshake and takes the
+    // request into its buffer, and no byte ever comes back.
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), length), 0);
+    ASSERT_EQ(listen(listener, 8), 0);
+    ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/x";
+
+    HttpDriverConfig c = config();
+    c.request_timeout = 300ms;
+    HttpDriver driver(c);
+    driver.start(5, post(url));
+    const auto started = SteadyClock::now();
+    std::vector<HttpResult> results;
+    while (results.empty() && SteadyClock::now() - started < 20s) results = driver.perform(10s);
+    const auto took = SteadyClock::now() - started;
+    close(listener);
+
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_EQ(results[0].id, 5u);
+    EXPECT_EQ(results[0].curl_code, CURLE_OPERATION_TIMEDOUT);
+    EXPECT_TRUE(results[0].body_may_have_been_sent);
+    EXPECT_GE(took, 250ms);
+    EXPECT_LT(took, 5s) << "perform(10s) slept past libcurl's deadline";
+    EXPECT_EQ(driver.sockets_watched(), 0u);
+}
+
+TEST_F(HttpDriverTest, PerformWaitsAboutMaxWaitWhenNothingFinishes) {
+    LoopbackServer server;
+    std::atomic<int> arrived{0};
+    server.server().Post("/slow", [&](const httplib::Request&, httplib::Response& response) {
+        ++arrived;
+        std::this_thread::sleep_for(1500ms);
+        response.set_content(kQueued, "application/json");
+    });
+    HttpDriver driver(config());
+
+    // Nothing in flight: at once, whatever max_wait says.
+    auto started = SteadyClock::now();
+    EXPECT_TRUE(driver.perform(5s).empty());
+    EXPECT_LT(SteadyClock::now() - started, 1s);
+
+    driver.start(1, post(server.url("/slow")));
+    const auto deadline = SteadyClock::now() + 5s;
+    while (arrived == 0 && SteadyClock::now() < deadline) {
+        ASSERT_TRUE(driver.perform(10ms).empty());
+    }
+    ASSERT_EQ(arrived, 1);
+    EXPECT_EQ(driver.sockets_watched(), 1u) << "the connection waiting for its answer";
+    started = SteadyClock::now();
+    EXPECT_TRUE(driver.perform(300ms).empty());
+    const auto took = SteadyClock::now() - started;
+    EXPECT_GE(took, 250ms);
+    EXPECT_LT(took, 2500ms);
+    EXPECT_EQ(driver.in_flight(), 1u);
+    EXPECT_EQ(driver.abort_all().size(), 1u);
+}
+
+TEST_F(HttpDriverTest, SequentialRequestsReuseOneConnection) {
+    LoopbackServer server;
+    server.server().Post("/fast",
+                         [&](const httplib::Request& request, httplib::Response& response) {
+                             LoopbackServer::Visit visit(server, request);
+                             response.set_content(kQueued, "application/json");
+                         });
+    HttpDriver driver(config(4));
+    for (int i = 0; i < 6; ++i) {
+        const HttpResult result = run_one(driver, post(server.url("/fast")));
+        EXPECT_EQ(result.http_status, 200);
+        EXPECT_EQ(result.connection_reused, i > 0) << "request " << i;
+        // libcurl 7.88 asks for no watch on an idle kept-alive connection.
+        EXPECT_EQ(driver.sockets_watched(), 0u) << "request " << i;
+    }
+    EXPECT_EQ(server.distinct_client_ports(), 1u);
+}
+
+TEST_F(HttpDriverTest, AbortAllMidFlightLeavesTheDriverUsable) {
+    LoopbackServer server(48);
+    std::atomic<int> hanging{0};
+    server.server().Post("/hang", [&](const httplib::Request&, httplib::Response& response) {
+        ++hanging;
+        std::this_thread::sleep_for(600ms);
+        response.set_content(kQueued, "application/json");
+    });
+    server.server().Post(R"(/fast/(\d+))",
+                         [&](const httplib::Request& request, httplib::Response& response) {
+                             response.set_content(request.matches[1].str(), "text/plain");
+                         });
+    HttpDriver driver(config(8));
+    for (std::uint64_t id = 100; id < 108; ++id) driver.start(id, post(server.url("/hang")));
+    const auto deadline = SteadyClock::now() + 5s;
+    while (hanging < 8 && SteadyClock::now() < deadline) {
+        ASSERT_TRUE(driver.perform(10ms).empty());
+    }
+    ASSERT_EQ(hanging, 8);
+    EXPECT_EQ(driver.sockets_watched(), 8u);
+
+    std::vector<HttpResult> aborted = driver.abort_all();
+    ASSERT_EQ(aborted.size(), 8u);
+    std::set<std::uint64_t> aborted_ids;
+    for (const HttpResult& result : aborted) {
+        aborted_ids.insert(result.id);
+        EXPECT_EQ(result.curl_code, CURLE_ABORTED_BY_CALLBACK);
+        EXPECT_TRUE(result.body_may_have_been_sent);
+    }
+    EXPECT_EQ(aborted_ids.size(), 8u);
+    EXPECT_EQ(driver.in_flight(), 0u);
+    EXPECT_EQ(driver.sockets_watched(), 0u) << "no socket of an aborted transfer stays watched";
+
+    std::vector<HttpRequest> requests;
+    for (int i = 0; i < 20; ++i) requests.push_back(post(server.url("/fast/" + std::to_string(i))));
+    const std::vector<Finished> finished = run_all(driver, requests);
+    ASSERT_EQ(finished.size(), requests.size());
+    for (const Finished& f : finished) {
+        EXPECT_EQ(f.result.curl_code, CURLE_OK) << f.result.curl_error;
+        EXPECT_EQ(f.result.body, std::to_string(f.result.id));
+    }
+}
+
+// Destroyed with transfers on the wire: libcurl's callbacks fire during the cleanup and
+// must find the driver still whole (run under ASan: build-asan).
+TEST_F(HttpDriverTest, DestroyedWithTransfersInFlight) {
+    LoopbackServer server;
+    std::atomic<int> hanging{0};
+    server.server().Post("/hang", [&](const httplib::Request&, httplib::Response& response) {
+        ++hanging;
+        std::this_thread::sleep_for(300ms);
+        response.set_content(kQueued, "application/json");
+    });
+    {
+        HttpDriver driver(config(4));
+        for (std::uint64_t id = 0; id < 4; ++id) driver.start(id, post(server.url("/hang")));
+        const auto deadline = SteadyClock::now() + 5s;
+        while (hanging < 4 && SteadyClock::now() < deadline) driver.perform(10ms);
+        EXPECT_EQ(hanging, 4);
+    }
+    HttpDriver next(config(1));  // and a new driver works as before
+    EXPECT_EQ(run_one(next, post(server.url("/hang"))).http_status, 200);
 }
 
 // What libcurl does on its own: a POST on a reused connection that the server closes
