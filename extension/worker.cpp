@@ -47,6 +47,8 @@ constexpr long kHousekeepingMs = 5000;  // expired leases, credentials, heartbea
 constexpr long kCredentialRefreshMs = 60000;
 constexpr auto kPerformSlice = std::chrono::milliseconds(5);
 constexpr auto kMaxWriteDelay = std::chrono::milliseconds(10);  // outcome → visible in the row
+// With a quarter of the slots free, how long a claim waits for half of them.
+constexpr auto kClaimGather = std::chrono::milliseconds(1);
 
 WorkerShared* shared_state = nullptr;
 shmem_request_hook_type previous_shmem_request_hook = nullptr;
@@ -754,7 +756,9 @@ void run_dispatcher() {
         // While requests are in flight, steps are batched: each is a transaction, and a
         // transaction per handful of results is what limits throughput. Outcomes are
         // written once enough have gathered or the oldest has waited kMaxWriteDelay;
-        // claims wait for a quarter of the slots. With nothing in flight, at once.
+        // claims wait for half of the slots, or a quarter that has waited kClaimGather
+        // (answers that come back together, as after a slow Plivo, are not held up
+        // long), or kMaxWriteDelay. With nothing in flight, at once.
         const bool busy = engine->in_flight() > 0;
         const std::size_t slots = static_cast<std::size_t>(settings.max_in_flight);
         const bool write_now =
@@ -762,8 +766,11 @@ void run_dispatcher() {
             (!busy || pending_updates.size() >= std::max<std::size_t>(16, slots / 2) ||
              now - oldest_pending >= kMaxWriteDelay);
         const bool claim_now =
-            capacity > 0 && (!busy || capacity >= std::max<std::size_t>(1, slots / 4) ||
-                             now - last_step >= kMaxWriteDelay);
+            capacity > 0 &&
+            (!busy || capacity >= std::max<std::size_t>(1, slots / 2) ||
+             (capacity >= std::max<std::size_t>(1, slots / 4) && !pending_updates.empty() &&
+              now - oldest_pending >= kClaimGather) ||
+             now - last_step >= kMaxWriteDelay);
         if (write_now || (claim_now && !pending_updates.empty())) {
             add_updates(input, pending_updates);
         }
