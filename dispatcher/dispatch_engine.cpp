@@ -611,7 +611,7 @@ void DispatchEngine::configure(const EngineConfig& config) {
 std::size_t DispatchEngine::claim_capacity(std::chrono::steady_clock::time_point now) {
     State& s = *state_;
     s.pump(now);
-    std::size_t limit = s.config.http.max_in_flight;
+    std::size_t limit = s.config.http.max_in_flight + s.config.claim_ahead;
     std::size_t slots = limit > s.jobs.size() ? limit - s.jobs.size() : 0;
     // Claim what the account can send within the next quarter second, not only what it
     // can send this instant: with a small burst, claiming one token's worth at a time
@@ -738,6 +738,18 @@ std::optional<std::chrono::milliseconds> DispatchEngine::next_wakeup(
 }
 
 void DispatchEngine::abort_all() { state_->abort_everything(); }
+
+void DispatchEngine::release_held(const std::string& why) {
+    State& s = *state_;
+    std::vector<std::uint64_t> waiting(s.held.begin(), s.held.end());
+    for (std::uint64_t serial : waiting) {
+        RowUpdate update = update_for(s.jobs.at(serial), "retrying");
+        update.next_attempt_at = std::chrono::system_clock::now();
+        update.last_error = s.safe(why);
+        update.not_attempted = true;
+        s.finish(serial, std::move(update));
+    }
+}
 
 namespace {
 

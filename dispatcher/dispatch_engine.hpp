@@ -53,6 +53,11 @@ struct EngineConfig {
     // A claimed message waiting this long for its sender's (or the account's) tokens goes
     // back to the queue as 'retrying' instead, well inside the worker's lease (60 s).
     std::chrono::milliseconds max_hold{20000};
+    // Messages claimed beyond http.max_in_flight, held until a slot frees: when answers
+    // come back together, the next ones go out at once instead of after the transaction
+    // that claims them. Each still waits less than max_hold, as a slot frees within
+    // http.request_timeout.
+    std::size_t claim_ahead = 0;
     // Jitter for the retry backoff; empty: make_uniform_random(). configure() with an
     // empty one keeps the current generator. Tests inject a fixed one.
     UniformRandom random;
@@ -111,8 +116,8 @@ public:
     // max_in_flight applies as they do.
     void configure(const EngineConfig& config);
 
-    // How many rows to claim now: free in-flight slots minus messages held back by
-    // a sender's rate limit, and never more than the account's tokens allow.
+    // How many rows to claim now: free in-flight slots (plus claim_ahead) minus messages
+    // held back, and never more than the account's tokens allow.
     std::size_t claim_capacity(std::chrono::steady_clock::time_point now);
 
     void add_claimed(std::vector<ClaimedMessage> messages,
@@ -144,6 +149,11 @@ public:
 
     // Shutdown: stop every transfer; each claimed message gets its honest update.
     void abort_all();
+
+    // Pause: every held message (claimed, not yet on the wire) goes back to the queue
+    // unsent, 'retrying', due at once, with `why` as its last_error. Requests on the
+    // wire are left to finish.
+    void release_held(const std::string& why);
 
     struct State;
 

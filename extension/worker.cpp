@@ -636,6 +636,9 @@ plivo::EngineConfig engine_config(const Credentials& credentials) {
     config.account.auth_token = credentials.auth_token.value_or("");
     config.account.version = kVersion;
     config.http.max_in_flight = static_cast<std::size_t>(settings.max_in_flight);
+    // One batch ready behind the requests on the wire (claims are capped by the
+    // account's rate all the same).
+    config.claim_ahead = config.http.max_in_flight;
     config.http.request_timeout = std::chrono::milliseconds(settings.request_timeout_ms);
     config.http.connect_timeout =
         std::chrono::milliseconds(std::min(5000, settings.request_timeout_ms));
@@ -710,6 +713,8 @@ void run_dispatcher() {
                     paused = settings.paused;
                     publish_paused(paused);
                     log_paused(paused);
+                    // Claimed messages not yet on the wire go back unsent.
+                    if (paused) engine->release_held("sending paused (plivo.paused)");
                     claim_wanted = true;
                 }
             }

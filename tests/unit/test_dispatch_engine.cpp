@@ -884,6 +884,72 @@ TEST_F(DispatchEngineTest, InFlightLimitWithoutHeadOfLineBlocking) {
     EXPECT_LT(SteadyClock::now() - start, 1800ms);
 }
 
+TEST_F(DispatchEngineTest, ClaimAheadWaitsBehindTheWireAndNeverExceedsMaxInFlight) {
+    plivo_.on_post([](const httplib::Request& q, httplib::Response& r) {
+        std::this_thread::sleep_for(200ms);
+        r.status = 202;
+        r.set_content(json{{"api_id", "a"}, {"message", "q"},
+                           {"message_uuid", json::array({"u-" + json::parse(q.body).value("dst", "")})}}
+                          .dump(),
+                      "application/json");
+    });
+    EngineConfig c = config();
+    c.http.max_in_flight = 2;
+    c.claim_ahead = 2;
+    DispatchEngine& e = engine(c);
+    EXPECT_EQ(e.claim_capacity(SteadyClock::now()), 4u);  // 2 slots and 2 ahead
+    add({message("m1", kSender, "+14155550111"), message("m2", kSender, "+14155550112"),
+         message("m3", kSender, "+14155550113"), message("m4", kSender, "+14155550114")});
+    EXPECT_EQ(e.in_flight(), 2u);
+    EXPECT_EQ(e.held(), 2u);
+    EXPECT_EQ(e.claim_capacity(SteadyClock::now()), 0u);
+    for (int i = 5; i <= 8; ++i)
+        queue_.push_back(message("m" + std::to_string(i), kSender, "+1415555011" + std::to_string(i)));
+    ASSERT_TRUE(run_until_updated(8));
+    EXPECT_LE(plivo_.max_concurrent(), 2);
+    EXPECT_LE(max_engine_in_flight_, 2u);
+    EXPECT_EQ(plivo_.posts(), 8u);
+    for (int i = 1; i <= 8; ++i) EXPECT_EQ(update("m" + std::to_string(i)).status, "sent");
+}
+
+TEST_F(DispatchEngineTest, ReleaseHeldGivesBackOnlyWhatIsNotOnTheWire) {
+    plivo_.on_post([this](const httplib::Request& q, httplib::Response& r) {
+        for (int i = 0; i < 600 && !release_; ++i) std::this_thread::sleep_for(5ms);
+        r.status = 202;
+        r.set_content(json{{"api_id", "a"}, {"message", "q"},
+                           {"message_uuid", json::array({"u-" + json::parse(q.body).value("dst", "")})}}
+                          .dump(),
+                      "application/json");
+    });
+    EngineConfig c = config();
+    c.http.max_in_flight = 1;
+    c.claim_ahead = 2;
+    DispatchEngine& e = engine(c);
+    auto before = SystemClock::now();
+    add({message("m1", kSender, "+14155550111"), message("m2", kSender, "+14155550112"),
+         message("m3", kSender, "+14155550113")});
+    ASSERT_TRUE(run_until([&] { return plivo_.posts() == 1; }));
+    EXPECT_EQ(e.held(), 2u);
+    e.release_held("sending paused (plivo.paused)");
+    EXPECT_EQ(e.held(), 0u);
+    EXPECT_EQ(e.in_flight(), 1u);
+    collect();
+    for (const char* id : {"m2", "m3"}) {
+        const RowUpdate& u = update(id);
+        EXPECT_EQ(u.status, "retrying");
+        EXPECT_TRUE(u.not_attempted);  // the claim's attempt does not count
+        EXPECT_EQ(u.last_error, "sending paused (plivo.paused)");
+        ASSERT_TRUE(u.next_attempt_at);
+        EXPECT_GE(*u.next_attempt_at, before);  // due at once
+        EXPECT_LE(*u.next_attempt_at, SystemClock::now());
+        EXPECT_FALSE(u.plivo_message_uuid);
+    }
+    release_ = true;
+    ASSERT_TRUE(run_until_updated(3));
+    EXPECT_EQ(update("m1").status, "sent");
+    EXPECT_EQ(plivo_.posts(), 1u);
+}
+
 TEST_F(DispatchEngineTest, ConfigureWhileInFlightAppliesToNewRequests) {
     plivo_.on_post([this](const httplib::Request& q, httplib::Response& r) {
         for (int i = 0; i < 600 && !release_; ++i) std::this_thread::sleep_for(5ms);

@@ -1,5 +1,6 @@
 # plivo.paused: the worker starts no new attempt while it is set (enqueuing goes on),
-# attempts already on the wire finish and are recorded, and turning it off sends the rest.
+# attempts already on the wire finish and are recorded, messages claimed but not on the
+# wire go back to the queue, and turning it off sends the rest.
 reload_with "plivo.paused = on"
 wait_for 10 "(SELECT worker_paused FROM plivo.queue_health)"
 check "paused: queue_health says the worker is paused" $?
@@ -44,6 +45,28 @@ reload_with "plivo.paused = off"
 wait_for 20 "(SELECT count(*) FROM plivo.message_logs WHERE status = 'sent') = 10"
 check "in flight: after resuming, all 10 sent" $?
 check_reconciles "pause with requests on the wire"
+# Paused with messages claimed ahead of free slots (up to max_in_flight of them wait
+# behind the 32 on the wire): those go back to the queue unsent; the 32 finish as sent.
+fresh
+reload_with "plivo.max_in_flight = 32"  # an earlier scenario may have left another
+sim_config '{"latency_ms": 1500}'
+enqueue 50 claimed-ahead
+wait_for 10 "(SELECT count(*) FROM plivo.message_logs WHERE status = 'sending') = 50"
+check "claimed ahead: all 50 claimed, 32 of them on the wire" $?
+reload_with "plivo.paused = on"
+wait_for 10 "(SELECT count(*) FROM plivo.message_logs WHERE status = 'retrying'
+               AND attempts = 0 AND last_error = 'sending paused (plivo.paused)') = 18"
+check "claimed ahead: the 18 not on the wire go back unsent (retrying, attempts 0)" $?
+wait_for 10 "(SELECT count(*) FROM plivo.message_logs WHERE status = 'sent') = 32"
+check "claimed ahead: the 32 on the wire finish as sent" $?
+sleep 1
+expect_eq "claimed ahead: the simulator saw only the 32" 32 "$(sim_stat send_requests)"
+sim_config '{"latency_ms": 0}'
+reload_with "plivo.paused = off"
+wait_for 20 "(SELECT count(*) FROM plivo.message_logs WHERE status = 'sent') = 50"
+check "claimed ahead: after resuming, all 50 sent" $?
+check_reconciles "pause with messages claimed ahead"
+
 grep -q "sending paused (plivo.paused)" "$E2E_DIR/pg/server.log"
 check "the server log records the pause" $?
 sql "ALTER SYSTEM RESET plivo.paused" >/dev/null
