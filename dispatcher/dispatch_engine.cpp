@@ -105,6 +105,9 @@ struct DispatchEngine::State {
 
     std::map<std::uint64_t, Job> jobs;             // by serial: claim order
     std::set<std::uint64_t> held;                  // serials in WaitSend / WaitList, claim order
+    // No held message's max_hold runs out before this (a lower bound; the epoch: not
+    // known, look). With no free slot, pump() has nothing to do until then.
+    SteadyTime hold_floor{};
     std::map<std::uint64_t, std::uint64_t> wire;   // request id → job serial
     std::map<std::string, std::uint64_t> checks;   // message id → job serial (WaitCheck)
     std::vector<SettleCheck> checks_out;
@@ -190,6 +193,7 @@ struct DispatchEngine::State {
         job.step = step;
         job.held_since = now;
         held.insert(serial);
+        hold_floor = std::min(hold_floor, now + config.max_hold);
     }
 
     // The token is already taken.
@@ -228,24 +232,55 @@ struct DispatchEngine::State {
     }
 
     // Starts every held message that has a slot and its tokens; returns those held too long.
-    // Walks only the held jobs: it runs several times per loop, and most jobs are on the wire.
+    // It runs several times per loop, and up to max_in_flight messages are held (claimed
+    // ahead): once nothing can start (no free slot, or no account token) and no hold can
+    // have run out, it stops looking.
     void pump(SteadyTime now) {
         if (held.empty()) return;
-        std::vector<std::uint64_t> waiting(held.begin(), held.end());
-        for (std::uint64_t serial : waiting) {
+        const bool may_have_expired = now >= hold_floor;
+        bool account_ready = limiter.account_wait_time(now) == SteadyClock::duration::zero();
+        if (!may_have_expired && (!account_ready || !slot_free())) return;
+        const SteadyTime floor_before = hold_floor;
+        hold_floor = SteadyTime::max();  // hold() lowers it for messages held meanwhile
+        SteadyTime floor = SteadyTime::max();
+        bool walked_all = true;
+        std::vector<std::string> senders_out_of_tokens;  // in this walk
+        std::uint64_t serial = 0;
+        // upper_bound, not ++: starting or giving back a message erases it from `held`.
+        for (auto at = held.begin(); at != held.end(); at = held.upper_bound(serial)) {
+            serial = *at;
+            const bool can_start = account_ready && slot_free();
+            if (!can_start && !may_have_expired) {
+                walked_all = false;
+                break;
+            }
             Job& job = jobs.at(serial);
-            bool free = slot_free();
-            if (job.step == Step::WaitSend) {
-                if (free && limiter.try_acquire(job.message.params.sender, now)) {
-                    start_post(serial, job, now);
+            if (can_start && job.step == Step::WaitSend) {
+                const std::string& sender = job.message.params.sender;
+                if (std::find(senders_out_of_tokens.begin(), senders_out_of_tokens.end(),
+                              sender) == senders_out_of_tokens.end()) {
+                    if (limiter.try_acquire(sender, now)) {
+                        start_post(serial, job, now);
+                        continue;
+                    }
+                    account_ready =
+                        limiter.account_wait_time(now) == SteadyClock::duration::zero();
+                    if (account_ready) senders_out_of_tokens.push_back(sender);
+                }
+            } else if (can_start) {
+                if (limiter.try_acquire_account(now)) {
+                    start_list(serial, job, now);
                     continue;
                 }
-            } else if (free && limiter.try_acquire_account(now)) {
-                start_list(serial, job, now);
+                account_ready = false;
+            }
+            if (now - job.held_since >= config.max_hold) {
+                give_back(serial, job, now);
                 continue;
             }
-            if (now - job.held_since >= config.max_hold) give_back(serial, job, now);
+            floor = std::min(floor, job.held_since + config.max_hold);
         }
+        hold_floor = std::min(hold_floor, walked_all ? floor : floor_before);
     }
 
     // Held too long: back to the queue, due when the tokens will be there.
@@ -569,9 +604,16 @@ struct DispatchEngine::State {
 
     // The earliest time a held message can start or must go back; nullopt: none held.
     std::optional<milliseconds> held_wakeup(SteadyTime now) {
-        std::optional<milliseconds> best;
+        if (held.empty()) return std::nullopt;
         bool free = slot_free();
+        // Without a free slot only a hold that runs out can need the engine; without an
+        // account token nothing starts before it comes (a sender may need longer: waking
+        // early is harmless).
+        if (!free) return ceil_ms(hold_floor - now);
         auto account_wait = limiter.account_wait_time(now);
+        if (account_wait > SteadyClock::duration::zero())
+            return ceil_ms(std::min(hold_floor - now, account_wait));
+        std::optional<milliseconds> best;
         for (std::uint64_t serial : held) {
             const Job& job = jobs.at(serial);
             auto due = job.held_since + config.max_hold - now;
@@ -606,6 +648,7 @@ void DispatchEngine::configure(const EngineConfig& config) {
     UniformRandom random = s.config.random;
     s.config = config;
     if (!s.config.random) s.config.random = random;
+    s.hold_floor = SteadyTime{};  // max_hold may have changed: look again
 }
 
 std::size_t DispatchEngine::claim_capacity(std::chrono::steady_clock::time_point now) {

@@ -912,6 +912,35 @@ TEST_F(DispatchEngineTest, ClaimAheadWaitsBehindTheWireAndNeverExceedsMaxInFligh
     for (int i = 1; i <= 8; ++i) EXPECT_EQ(update("m" + std::to_string(i)).status, "sent");
 }
 
+TEST_F(DispatchEngineTest, MessageHeldBehindABusySlotStillGoesBackAfterMaxHold) {
+    plivo_.on_post([this](const httplib::Request& q, httplib::Response& r) {
+        for (int i = 0; i < 600 && !release_; ++i) std::this_thread::sleep_for(5ms);
+        r.status = 202;
+        r.set_content(json{{"api_id", "a"}, {"message", "q"},
+                           {"message_uuid", json::array({"u-" + json::parse(q.body).value("dst", "")})}}
+                          .dump(),
+                      "application/json");
+    });
+    EngineConfig c = config();
+    c.http.max_in_flight = 1;
+    c.claim_ahead = 1;
+    c.max_hold = 300ms;
+    DispatchEngine& e = engine(c);
+    add({message("m1", kSender, "+14155550111"), message("m2", kSender, "+14155550112")});
+    auto start = SteadyClock::now();
+    ASSERT_TRUE(run_until_updated(1));  // m2, while m1 holds the only slot
+    EXPECT_GE(SteadyClock::now() - start, 300ms);
+    const RowUpdate& u = update("m2");
+    EXPECT_EQ(u.status, "retrying");
+    EXPECT_TRUE(u.not_attempted);
+    EXPECT_EQ(u.last_error, "waiting for a free request slot");
+    EXPECT_EQ(e.in_flight(), 1u);
+    release_ = true;
+    ASSERT_TRUE(run_until_updated(2));
+    EXPECT_EQ(update("m1").status, "sent");
+    EXPECT_EQ(plivo_.posts(), 1u);
+}
+
 TEST_F(DispatchEngineTest, ReleaseHeldGivesBackOnlyWhatIsNotOnTheWire) {
     plivo_.on_post([this](const httplib::Request& q, httplib::Response& r) {
         for (int i = 0; i < 600 && !release_; ++i) std::this_thread::sleep_for(5ms);
