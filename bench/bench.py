@@ -373,8 +373,13 @@ def dispatch_run(n, tag, perf_data=None, timeout=900, settled=False):
         perf = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g", "-o", perf_data,
                                  "-p", str(wpid)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
+    # WAL written since t0, sampled as the run goes (wal_at() reads it at any moment):
+    # a run's WAL per message shows the full-page images that a checkpoint makes the
+    # first change of each page cost, which grow with the table, not with the claim.
+    wal = [(time.time(), wal_position())]
     deadline = time.time() + timeout
     while time.time() < deadline:
+        wal.append((time.time(), wal_position()))
         if psql("SELECT NOT EXISTS (SELECT 1 FROM plivo.message_logs "
                 "WHERE status IN ('queued', 'retrying', 'sending'))") == "t":
             break
@@ -401,7 +406,23 @@ def dispatch_run(n, tag, perf_data=None, timeout=900, settled=False):
         "machine_busy": (b1 - b0) / max(1, a1 - a0),
         "duplicates": stats.get("duplicates", 0),
         "max_concurrent": stats.get("max_concurrent_requests", 0),
+        "wal": wal,
     }
+
+
+def wal_position():
+    return int(psql("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"))
+
+
+def wal_at(run, when):
+    """WAL bytes the run had written by time `when` (the last sample before it)."""
+    start = run["wal"][0][1]
+    written = 0
+    for t, position in run["wal"]:
+        if t > when:
+            break
+        written = position - start
+    return written
 
 
 def bench_dispatch():
@@ -522,14 +543,18 @@ def bench_backlog_memory():
     set_in_flight(mif)
     log("5. backlog: %d waiting, max_in_flight %d" % (BACKLOG_SMALL, mif))
     small = {True: [], False: []}
+    small_wal = []  # kB per message, settled runs
     for settled in (True, False):
         for i in range(RUNS):
             sim_reset(0)
-            small[settled].append(dispatch_run(BACKLOG_SMALL, "bs-%d-%d" % (settled, i),
-                                               settled=settled)["rate"])
+            r = dispatch_run(BACKLOG_SMALL, "bs-%d-%d" % (settled, i), settled=settled)
+            small[settled].append(r["rate"])
+            if settled:
+                small_wal.append(wal_at(r, float("inf")) / 1024.0 / BACKLOG_SMALL)
     log("4/5. memory and large backlog: %d waiting" % MEMORY_N)
     big_first = {True: [], False: []}
     big_all = {True: [], False: []}
+    big_first_wal = []  # kB per message over the first BACKLOG_SMALL, settled runs
     rss_before, rss_after, anon_before, anon_after, hwm = ([] for _ in range(5))
     for i in range(BIG_RUNS + 1):
         settled = i < BIG_RUNS
@@ -545,6 +570,8 @@ def bench_backlog_memory():
                                % (BACKLOG_SMALL - 1)))
         big_first[settled].append(BACKLOG_SMALL / (first_end - r["t0"]))
         big_all[settled].append(r["rate"])
+        if settled:
+            big_first_wal.append(wal_at(r, first_end) / 1024.0 / BACKLOG_SMALL)
         rss_before.append(kb(st0, "VmRSS") / 1024)
         rss_after.append(kb(st1, "VmRSS") / 1024)
         anon_before.append(kb(st0, "RssAnon") / 1024)
@@ -565,6 +592,9 @@ def bench_backlog_memory():
         "msg/s", "within 20%",
         abs(statistics.median(big_first[True]) / statistics.median(small[True]) - 1) <= 0.2)
     add("backlog", "settled, %s waiting: all, msg/s" % big_n, big_all[True], "msg/s")
+    add("backlog", "  WAL per message, settled, %s waiting" % small_n, small_wal, "kB", digits=1)
+    add("backlog", "  WAL per message, settled, first %s of %s" % (small_n, big_n),
+        big_first_wal, "kB", digits=1)
     add("backlog", "right after the INSERT, %s waiting: msg/s" % small_n, small[False], "msg/s")
     add("backlog", "right after the INSERT, %s waiting: first %s, msg/s" % (big_n, small_n),
         big_first[False], "msg/s")
