@@ -24,13 +24,19 @@ void check(const RateLimits& limits) {
         throw std::invalid_argument("sender burst must be at least 1");
     if (!(limits.min_account_rate > 0.0))
         throw std::invalid_argument("minimum account rate must be positive");
+    if (limits.catch_up.count() < 0) throw std::invalid_argument("catch-up time must not be negative");
 }
 
 }  // namespace
 
 RateLimiter::RateLimiter(const RateLimits& limits, Clock::time_point now)
-    : limits_(limits), account_(limits.account_rate, limits.account_burst, now) {
+    // limits_ is set before account_ (declaration order): account_burst_for() reads it.
+    : limits_(limits), account_(limits.account_rate, account_burst_for(limits.account_rate), now) {
     check(limits);
+}
+
+double RateLimiter::with_catch_up(double burst, double rate) const {
+    return std::max(burst, rate * std::chrono::duration<double>(limits_.catch_up).count());
 }
 
 double RateLimiter::sender_rate(const std::string& sender) const {
@@ -40,8 +46,8 @@ double RateLimiter::sender_rate(const std::string& sender) const {
 
 // A reduced rate gets a proportionally smaller burst, so recovery does not start with a spike.
 double RateLimiter::account_burst_for(double rate) const {
-    if (rate >= limits_.account_rate) return limits_.account_burst;
-    return std::max(1.0, limits_.account_burst * rate / limits_.account_rate);
+    if (rate >= limits_.account_rate) return with_catch_up(limits_.account_burst, rate);
+    return with_catch_up(std::max(1.0, limits_.account_burst * rate / limits_.account_rate), rate);
 }
 
 TokenBucket* RateLimiter::sender_bucket(const std::string& sender, Clock::time_point now) {
@@ -49,7 +55,7 @@ TokenBucket* RateLimiter::sender_bucket(const std::string& sender, Clock::time_p
     if (!(rate > 0.0)) return nullptr;
     auto it = senders_.find(sender);
     if (it == senders_.end()) {
-        it = senders_.emplace(sender, TokenBucket(rate, limits_.sender_burst, now)).first;
+        it = senders_.emplace(sender, TokenBucket(rate, with_catch_up(limits_.sender_burst, rate), now)).first;
     }
     return &it->second;
 }
@@ -158,7 +164,7 @@ void RateLimiter::configure(const RateLimits& limits, Clock::time_point now) {
     for (auto it = senders_.begin(); it != senders_.end();) {
         double sender = sender_rate(it->first);
         if (sender > 0.0) {
-            it->second.set_rate(sender, limits_.sender_burst, now);
+            it->second.set_rate(sender, with_catch_up(limits_.sender_burst, sender), now);
             ++it;
         } else {
             it = senders_.erase(it);

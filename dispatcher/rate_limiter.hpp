@@ -24,6 +24,10 @@ struct RateLimits {
     std::map<std::string, double> sender_rates;  // per-number overrides (E.164 → rate, 0: none)
     double min_account_rate = 1.0;               // floor for the 429 reduction
     std::chrono::milliseconds recovery_interval{1000};
+    // Every bucket also holds what its rate gives in this time: a caller that looks for
+    // tokens every few milliseconds would otherwise start at most one request per look
+    // with a burst of 1, whatever the rate (at 100,000/s, one per loop of the worker).
+    std::chrono::microseconds catch_up{0};
 };
 
 class RateLimiter {
@@ -66,6 +70,7 @@ public:
 private:
     double sender_rate(const std::string& sender) const;
     double account_burst_for(double rate) const;
+    double with_catch_up(double burst, double rate) const;
     TokenBucket* sender_bucket(const std::string& sender, Clock::time_point now);
     void recover(Clock::time_point now);
     void count_sent(Clock::time_point now);

@@ -648,10 +648,13 @@ plivo::EngineConfig engine_config(const Credentials& credentials) {
     config.retry.max_attempts = settings.max_attempts;
     config.limits.account_rate = settings.account_rate_limit;
     // Burst 1: requests are paced evenly, so that no sliding window of Plivo's (300
-    // requests in any 5 s) sees more than rate × window + 1.
+    // requests in any 5 s) sees more than rate × window + 1. Plus what accrues while a
+    // step runs (kMaxWriteDelay): at Plivo's rates that is less than one request, and at a
+    // rate of thousands per second the loop is not held to one start per look.
     config.limits.account_burst = 1.0;
     config.limits.sender_rate = settings.sender_rate_limit;
     config.limits.sender_burst = 1.0;
+    config.limits.catch_up = kMaxWriteDelay;
     try {
         config.limits.sender_rates = plivo::parse_sender_rates(
             settings.sender_rate_limits ? settings.sender_rate_limits : "");

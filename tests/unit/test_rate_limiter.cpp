@@ -160,6 +160,38 @@ TEST(RateLimiter, ReducedRateAlsoShrinksTheBurst) {
     EXPECT_EQ(count_now(limiter, kA, kT0 + 1s + 100ms), 4);
 }
 
+// The worker's limits: burst 1 (paced evenly), and what accrues in 10 ms between two looks.
+RateLimits paced(double account_rate, double sender_rate) {
+    RateLimits limits;
+    limits.account_rate = account_rate;
+    limits.account_burst = 1.0;
+    limits.sender_rate = sender_rate;
+    limits.sender_burst = 1.0;
+    limits.catch_up = 10ms;
+    return limits;
+}
+
+TEST(RateLimiter, CatchUpLetsAFastRateStartWhatAccruedBetweenLooks) {
+    RateLimiter limiter(paced(100000.0, 100000.0), kT0);
+    count_now(limiter, kA, kT0);
+    // 5 ms later, 500 tokens have accrued: all of them, not one per look.
+    EXPECT_EQ(count_now(limiter, kA, kT0 + 5ms), 500);
+    EXPECT_EQ(count_now(limiter, kA, kT0 + 5ms + 1s), 1000);  // at most 10 ms' worth
+}
+
+TEST(RateLimiter, CatchUpLeavesPlivosRatesPacedOneAtATime) {
+    RateLimiter account(paced(60.0, 0.0), kT0);
+    EXPECT_EQ(count_now(account, kA, kT0 + 10s), 1);  // 60/s × 10 ms < 1: burst 1
+    // Any 5 s window sees at most 60 × 5 + 1 (Plivo allows 300 in 5 s).
+    EXPECT_LE(count_acquired(account, kA, kT0 + 20s, 5s), 301);
+
+    RateLimits limits = paced(100000.0, 5.0);
+    limits.sender_rates[kB] = 400.0;  // an override gets the catch-up of its own rate
+    RateLimiter senders(limits, kT0);
+    EXPECT_EQ(count_now(senders, kA, kT0 + 10s), 1);  // 5/s
+    EXPECT_EQ(count_now(senders, kB, kT0 + 10s), 4);  // 400/s × 10 ms
+}
+
 TEST(RateLimiter, ConfigureKeepsStateAndReduction) {
     RateLimits limits;
     limits.sender_rate = 1.0;
