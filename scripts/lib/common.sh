@@ -81,10 +81,12 @@ cluster_start() {
         echo "port = $port"
         echo "unix_socket_directories = '$dir'"
         # PG_PLIVO_PRELOAD=no starts a server without the worker (enqueue only).
+        # plivo.database only with the library preloaded: a session that loads pg_plivo
+        # later warns about (and drops) a plivo.* setting the library does not define then.
         if [ "${PG_PLIVO_PRELOAD:-yes}" = yes ]; then
             echo "shared_preload_libraries = 'pg_plivo'"
+            echo "plivo.database = 'postgres'"
         fi
-        echo "plivo.database = 'postgres'"
         echo "fsync = off"
         echo "log_min_messages = info"
         for line in "$@"; do echo "$line"; done

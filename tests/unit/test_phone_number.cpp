@@ -1,8 +1,10 @@
 // parse_phone_number(): the forms Plivo accepts, libphonenumber's verdict, and errors
 // that name the field and show the value.
+#include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
+#include <phonenumbers/phonenumberutil.h>
 
 #include "phone_number.hpp"
 #include "input_error_testing.hpp"
@@ -104,6 +106,43 @@ TEST(PhoneNumber, NorthAmericanNumberThatNoRegionHasIsRefused) {
         EXPECT_EQ(error->field(), kField);
         EXPECT_EQ(error->detail(), "The value was \"" + std::string(input) + "\".");
     }
+}
+
+TEST(PhoneNumber, NorthAmericanVerdictAndRegionAreLibphonenumbers) {
+    // A number the US patterns accept is taken as valid and in the US without asking
+    // libphonenumber for its region; every area code, with exchanges that are and are
+    // not in use, must still get IsValidNumber()'s verdict and GetRegionCodeForNumber()'s
+    // region (the US, Canada, the Caribbean, the Pacific territories).
+    using i18n::phonenumbers::PhoneNumberUtil;
+    const PhoneNumberUtil* util = PhoneNumberUtil::GetInstance();
+    int accepted = 0, refused = 0, outside_us = 0;
+    for (int area = 200; area <= 999; ++area) {
+        for (const char* rest : {"5550123", "2345678", "9110000", "0551234", "4567890"}) {
+            const std::string digits = "1" + std::to_string(area) + rest;
+            i18n::phonenumbers::PhoneNumber number;
+            ASSERT_EQ(util->Parse("+" + digits, "ZZ", &number), PhoneNumberUtil::NO_PARSING_ERROR);
+            std::string region;
+            util->GetRegionCodeForNumber(number, &region);
+            const bool valid = util->IsValidNumber(number);
+            std::optional<PhoneNumber> ours;
+            try {
+                ours = parse_phone_number(digits, kField);
+            } catch (const InputError&) {
+            }
+            EXPECT_EQ(ours.has_value(), valid) << digits;
+            if (!ours) {
+                ++refused;
+                continue;
+            }
+            ++accepted;
+            if (region != "US") ++outside_us;
+            EXPECT_EQ(ours->region, region) << digits;
+        }
+    }
+    // The sweep covers all three outcomes.
+    EXPECT_GT(accepted, 1000);
+    EXPECT_GT(refused, 500);
+    EXPECT_GT(outside_us, 100);
 }
 
 TEST(PhoneNumber, FormThatReadsAsAnotherNumberAgainIsRefused) {
