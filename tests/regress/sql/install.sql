@@ -30,6 +30,14 @@ SELECT proname, prosecdef, proconfig FROM pg_proc
 WHERE pronamespace = 'plivo'::regnamespace AND prorettype <> 'trigger'::regtype
 ORDER BY proname;
 
+-- An enqueue in this session: the 'enqueue' event is written through what the session
+-- has looked up of the two tables (checked again after the extension is recreated).
+SET plivo.sender_number = '+14155552671';
+INSERT INTO plivo.message_logs (recipient, message_text, message_type)
+VALUES ('+14155552672', 'before', 'sms');
+SELECT e.old_status, e.new_status, e.cause, e.detail
+FROM plivo.message_events e JOIN plivo.message_logs m ON m.id = e.message_id;
+
 DROP EXTENSION pg_plivo;
 SELECT count(*) AS plivo_schemas FROM pg_namespace WHERE nspname = 'plivo';
 SELECT count(*) AS plivo_functions FROM pg_proc WHERE proname LIKE 'plivo%' OR prosrc LIKE 'plivo_%';
@@ -41,3 +49,10 @@ DROP SCHEMA plivo;
 
 CREATE EXTENSION pg_plivo;
 SELECT count(*) AS messages FROM plivo.message_logs;
+
+-- The same session writes the new tables' events, not the dropped ones'.
+INSERT INTO plivo.message_logs (recipient, message_text, message_type)
+VALUES ('+14155552673', 'after', 'sms');
+SELECT m.message_text, e.old_status, e.new_status, e.cause, e.detail, e.id
+FROM plivo.message_events e JOIN plivo.message_logs m ON m.id = e.message_id;
+TRUNCATE plivo.message_logs, plivo.message_events;
