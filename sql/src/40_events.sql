@@ -25,30 +25,15 @@ CREATE INDEX message_events_created_at_idx ON plivo.message_events (created_at);
 
 SELECT pg_catalog.pg_extension_config_dump('plivo.message_events', '');
 
--- SECURITY DEFINER: the audit trail is written for every role that changes a message,
--- but no role other than the owner may write it directly. (_after_enqueue writes the
--- 'enqueue' events as the owner in the same way.)
+-- In C (extension/message_events.cpp), like _after_enqueue: it writes the events as the
+-- owner of plivo.message_logs, so the audit trail is written for every role that changes
+-- a message but no role other than the owner may write it directly. A 'manual' event's
+-- detail names the role that made the change ("by"). Its detail otherwise holds what
+-- the message shows after the change: attempts, plivo_message_uuid, error_code,
+-- http_status, the error of a retrying/failed/undelivered/rejected message and the
+-- next_attempt_at of a retrying one (members without a value are left out).
 CREATE FUNCTION plivo._record_status_events() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
-BEGIN
-    INSERT INTO plivo.message_events (message_id, old_status, new_status, cause, detail)
-    SELECT n.id, o.status, n.status,
-           coalesce(NULLIF(pg_catalog.current_setting('plivo.event_cause', true), ''), 'manual'),
-           pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-               'attempts', n.attempts,
-               'plivo_message_uuid', n.plivo_message_uuid,
-               'error_code', n.error_code,
-               'http_status', n.last_http_status,
-               'error', CASE WHEN n.status IN ('retrying', 'failed', 'undelivered', 'rejected')
-                             THEN n.last_error END,
-               'next_attempt_at', CASE WHEN n.status = 'retrying' THEN n.next_attempt_at END,
-               'by', CASE WHEN NULLIF(pg_catalog.current_setting('plivo.event_cause', true), '')
-                              IS NULL THEN CURRENT_USER END))
-    FROM old_rows o JOIN new_rows n USING (id)
-    WHERE o.status IS DISTINCT FROM n.status;
-    RETURN NULL;
-END
-$$;
+    LANGUAGE c AS 'MODULE_PATHNAME', 'plivo_record_status_events';
 
 CREATE TRIGGER message_logs_status_events AFTER UPDATE ON plivo.message_logs
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows

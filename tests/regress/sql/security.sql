@@ -130,6 +130,18 @@ SELECT plivo.verify_plivo_signature('https://answer.url', '12345',
     'ehV3IKhLysWBxC1sy8INm0qGoQYdYsHwuoKjsX7FsXc=', version => 'v2', auth_token => 'my_auth_token') AS verified;
 ROLLBACK;
 
+-- A change pg_plivo did not make is recorded as 'manual', with the role that made it
+-- (not the owner the audit rows are written as).
+BEGIN;
+SET LOCAL ROLE service_role;
+UPDATE plivo.message_logs SET status = 'failed', last_error = 'cancelled by support'
+WHERE message_text = 'from user b';
+RESET ROLE;
+SELECT e.old_status, e.new_status, e.cause, e.detail
+FROM plivo.message_events e JOIN plivo.message_logs m ON m.id = e.message_id
+WHERE m.message_text = 'from user b' ORDER BY e.id;
+ROLLBACK;
+
 -- A plain login role has nothing.
 SET ROLE plivo_regress_user;
 SELECT count(*) FROM plivo.message_logs;
