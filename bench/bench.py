@@ -20,7 +20,7 @@ Sizes (defaults finish in ~10-15 min on 2 cores; the issue's full sizes in brack
   BENCH_IN_FLIGHT=1,16,64,256        BENCH_LATENCIES_MS=0,50   the dispatch grid
   BENCH_BACKLOG_IN_FLIGHT=64         max_in_flight of the backlog and memory runs
   BENCH_ONLY=enqueue,signatures,dispatch,wakeup,backlog,idle   a subset
-  BENCH_RESULTS=bench/RESULTS.md     where to write (the chart only when dispatch ran)
+  BENCH_RESULTS=bench/RESULTS.md     where to write (the chart next to it, only when dispatch ran)
   BENCH_SKIP_BUILD=1                 (run.sh) use what is built and installed
 bench/analysis.md, when present, is appended to RESULTS.md (the written analysis).
 """
@@ -740,8 +740,13 @@ def chart(path):
     return True
 
 
+# RESULTS.md, and the chart next to it (a run written elsewhere leaves bench/ as it is).
+RESULTS_PATH = os.path.abspath(os.environ.get("BENCH_RESULTS", os.path.join(BENCH_DIR, "RESULTS.md")))
+CHART_PATH = os.path.join(os.path.dirname(RESULTS_PATH), "throughput_vs_in_flight.png")
+
+
 def write_results(info, started, finished, load_end):
-    path = os.environ.get("BENCH_RESULTS", os.path.join(BENCH_DIR, "RESULTS.md"))
+    path = RESULTS_PATH
     L = []
     L.append("# pg_plivo benchmark results\n")
     L.append("Written by `bench/run.sh` (`make -C bench`) on %s (UTC), %s to %s. "
@@ -852,9 +857,9 @@ def main():
     finished = datetime.now(timezone.utc).isoformat()
     load_end = open("/proc/loadavg").read().split()[:3]
     if CHART:
-        chart(os.path.join(BENCH_DIR, "throughput_vs_in_flight.png"))
+        chart(CHART_PATH)
     write_results(info, started, finished, load_end)
-    log("wrote bench/RESULTS.md%s" % (" and bench/throughput_vs_in_flight.png" if CHART else ""))
+    log("wrote %s%s" % (RESULTS_PATH, " and " + CHART_PATH if CHART else ""))
 
 
 if __name__ == "__main__":

@@ -138,6 +138,10 @@ public:
     void cancel_settle_check(const std::string& id, std::chrono::steady_clock::time_point now);
 
     std::vector<RowUpdate> take_updates();
+    // The worker committed these updates: the uuids they record are the database's to
+    // answer for (SettleAnswer::owned_uuids) and need not be remembered here any more.
+    void uuids_recorded(const std::vector<RowUpdate>& updates);
+    std::size_t unrecorded_uuids() const;  // uuids given to a message, not yet recorded
 
     std::size_t in_flight() const;  // requests on the wire
     std::size_t held() const;       // claimed, waiting for a sender's tokens or a settle check

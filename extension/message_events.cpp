@@ -11,6 +11,7 @@
 
 #include <cstring>
 #include <initializer_list>
+#include <utility>
 
 #include "settings.hpp"
 
@@ -70,6 +71,14 @@ AttrNumber attnum_of(Relation relation, const char* name) {
     return static_cast<AttrNumber>(attnum);
 }
 
+// Sets each field to the number of its column; PLIVO_COLUMN(columns, name) pairs the
+// field `name` of `columns` with the column of the same name.
+using ColumnField = std::pair<AttrNumber*, const char*>;
+#define PLIVO_COLUMN(columns, name) ColumnField{&(columns).name, #name}
+void find_columns(Relation relation, std::initializer_list<ColumnField> fields) {
+    for (const ColumnField& field : fields) *field.first = attnum_of(relation, field.second);
+}
+
 // What writing events needs to know of the two tables, looked up once per backend
 // (finding the identity's sequence reads pg_depend: a fifth of an enqueue event's
 // cost). Forgotten when either table changes (relcache invalidation), so a recreated
@@ -110,24 +119,16 @@ Relation open_event_tables(Relation logs) {
     if (event_tables.logs != RelationGetRelid(logs) || event_tables.events != events_oid) {
         EventTables known;
         auto& l = known.logs_column;
-        l.id = attnum_of(logs, "id");
-        l.status = attnum_of(logs, "status");
-        l.attempts = attnum_of(logs, "attempts");
-        l.plivo_message_uuid = attnum_of(logs, "plivo_message_uuid");
-        l.error_code = attnum_of(logs, "error_code");
-        l.last_http_status = attnum_of(logs, "last_http_status");
-        l.last_error = attnum_of(logs, "last_error");
-        l.next_attempt_at = attnum_of(logs, "next_attempt_at");
-        l.created_by_role = attnum_of(logs, "created_by_role");
-        l.created_by = attnum_of(logs, "created_by");
+        find_columns(logs, {PLIVO_COLUMN(l, id), PLIVO_COLUMN(l, status),
+                            PLIVO_COLUMN(l, attempts), PLIVO_COLUMN(l, plivo_message_uuid),
+                            PLIVO_COLUMN(l, error_code), PLIVO_COLUMN(l, last_http_status),
+                            PLIVO_COLUMN(l, last_error), PLIVO_COLUMN(l, next_attempt_at),
+                            PLIVO_COLUMN(l, created_by_role), PLIVO_COLUMN(l, created_by)});
         auto& e = known.events_column;
-        e.id = attnum_of(events, "id");
-        e.message_id = attnum_of(events, "message_id");
-        e.old_status = attnum_of(events, "old_status");
-        e.new_status = attnum_of(events, "new_status");
-        e.cause = attnum_of(events, "cause");
-        e.detail = attnum_of(events, "detail");
-        e.created_at = attnum_of(events, "created_at");
+        find_columns(events, {PLIVO_COLUMN(e, id), PLIVO_COLUMN(e, message_id),
+                              PLIVO_COLUMN(e, old_status), PLIVO_COLUMN(e, new_status),
+                              PLIVO_COLUMN(e, cause), PLIVO_COLUMN(e, detail),
+                              PLIVO_COLUMN(e, created_at)});
         known.identity = getIdentitySequence(events_oid, e.id, false);
         known.logs = RelationGetRelid(logs);
         known.events = events_oid;
@@ -135,6 +136,7 @@ Relation open_event_tables(Relation logs) {
     }
     return events;
 }
+#undef PLIVO_COLUMN
 
 // One statement's writing of events.
 struct EventWriter {
@@ -143,6 +145,7 @@ struct EventWriter {
     EState* estate;
     ResultRelInfo* result;
     TupleTableSlot* row;
+    MemoryContext row_memory;  // what one event allocates, emptied before the next
 };
 
 // Runs write(EventWriter&) as the owner of `logs`, with message_events open.
@@ -172,6 +175,8 @@ void write_events(Relation logs, Write&& write) {
         AfterTriggerBeginQuery();
         writer.row = ExecInitExtraTupleSlot(writer.estate, RelationGetDescr(writer.events),
                                             &TTSOpsVirtual);
+        writer.row_memory =
+            AllocSetContextCreate(CurrentMemoryContext, "pg_plivo audit row", ALLOCSET_SMALL_SIZES);
 
         write(writer);
 
@@ -179,11 +184,24 @@ void write_events(Relation logs, Write&& write) {
         ExecCloseIndices(writer.result);
         ExecResetTupleTable(writer.estate->es_tupleTable, false);
         FreeExecutorState(writer.estate);
+        MemoryContextDelete(writer.row_memory);
         table_close(writer.events, NoLock);
     }
     PG_FINALLY();
     { SetUserIdAndSecContext(caller, security_context); }
     PG_END_TRY();
+}
+
+// Runs write_row() in the writer's row memory, emptied first: a statement of a million
+// rows writes a million events without holding what each one allocated. (The rows
+// read from a transition table stay outside it: their slot frees them.)
+template <typename WriteRow>
+void in_row_memory(EventWriter& writer, WriteRow&& write_row) {
+    MemoryContextReset(writer.row_memory);
+    MemoryContext outer = MemoryContextSwitchTo(writer.row_memory);
+    write_row();
+    MemoryContextSwitchTo(outer);
+    ResetPerTupleExprContext(writer.estate);
 }
 
 // Writes one event; old_status NULL when `old_status_null`.
@@ -222,6 +240,14 @@ const char* text_of(TupleTableSlot* slot, AttrNumber attnum) {
     return isnull ? nullptr : TextDatumGetCString(value);
 }
 
+// An integer column as a JSON number; left out when NULL.
+JsonMember json_integer(const char* key, TupleTableSlot* slot, AttrNumber attnum) {
+    bool isnull = false;
+    Datum value = slot_getattr(slot, attnum, &isnull);
+    if (isnull) return {key, JsonMember::Kind::Omitted};
+    return {key, JsonMember::Kind::Number, nullptr, DatumGetInt32(value)};
+}
+
 bool status_shows_error(const char* status) {
     for (const char* with_error : {"retrying", "failed", "undelivered", "rejected"})
         if (strcmp(status, with_error) == 0) return true;
@@ -238,12 +264,15 @@ void record_enqueue_events(TriggerData* trigger) {
             MakeSingleTupleTableSlot(RelationGetDescr(logs), &TTSOpsMinimalTuple);
         read_from_start(trigger->tg_newtable);
         while (tuplestore_gettupleslot(trigger->tg_newtable, true, false, inserted)) {
-            bool isnull = false;
-            Datum id = slot_getattr(inserted, column.id, &isnull);
-            Datum status = slot_getattr(inserted, column.status, &isnull);
-            add_event(writer, id, Datum(0), true, status, "enqueue",
-                      jsonb_object({json_text("by", text_of(inserted, column.created_by_role), true),
-                                    json_text("subject", text_of(inserted, column.created_by), true)}));
+            in_row_memory(writer, [&] {
+                bool isnull = false;
+                Datum id = slot_getattr(inserted, column.id, &isnull);
+                Datum status = slot_getattr(inserted, column.status, &isnull);
+                add_event(
+                    writer, id, Datum(0), true, status, "enqueue",
+                    jsonb_object({json_text("by", text_of(inserted, column.created_by_role), true),
+                                  json_text("subject", text_of(inserted, column.created_by), true)}));
+            });
         }
         ExecDropSingleTupleTableSlot(inserted);
     });
@@ -288,36 +317,29 @@ extern "C" Datum plivo_record_status_events(PG_FUNCTION_ARGS) {
                        UUID_LEN) != 0) {
                 elog(ERROR, "pg_plivo: the old and new rows of an UPDATE do not pair up");
             }
-            const char* old_status = text_of(before, column.status);
-            const char* new_status = text_of(after, column.status);
-            if (old_status != nullptr && new_status != nullptr && strcmp(old_status, new_status) == 0)
-                continue;
-            if (old_status == nullptr && new_status == nullptr) continue;
-            const char* next_status = new_status != nullptr ? new_status : "";
-            JsonMember attempts{"attempts", JsonMember::Kind::Omitted};
-            Datum value = slot_getattr(after, column.attempts, &isnull);
-            if (!isnull) attempts = {"attempts", JsonMember::Kind::Number, nullptr, DatumGetInt32(value)};
-            JsonMember http_status{"http_status", JsonMember::Kind::Omitted};
-            value = slot_getattr(after, column.last_http_status, &isnull);
-            if (!isnull)
-                http_status = {"http_status", JsonMember::Kind::Number, nullptr, DatumGetInt32(value)};
-            const char* next_attempt_at = nullptr;
-            value = slot_getattr(after, column.next_attempt_at, &isnull);
-            if (!isnull && strcmp(next_status, "retrying") == 0)
-                next_attempt_at = JsonEncodeDateTime(nullptr, value, TIMESTAMPTZOID, nullptr);
-            Jsonb* detail = jsonb_object(
-                {attempts, json_text("plivo_message_uuid", text_of(after, column.plivo_message_uuid)),
-                 json_text("error_code", text_of(after, column.error_code)), http_status,
-                 json_text("error", status_shows_error(next_status)
-                                        ? text_of(after, column.last_error)
-                                        : nullptr),
-                 json_text("next_attempt_at", next_attempt_at), json_text("by", by)});
-            bool old_null = false, new_null = false;
-            Datum old_datum = slot_getattr(before, column.status, &old_null);
-            Datum new_datum = slot_getattr(after, column.status, &new_null);
-            if (new_null) elog(ERROR, "pg_plivo: a message's status cannot be NULL");
-            add_event(writer, slot_getattr(after, column.id, &isnull), old_datum, old_null,
-                      new_datum, cause, detail);
+            in_row_memory(writer, [&] {
+                // The status is never NULL (message_logs_status_check).
+                bool old_null = false, new_null = false;
+                Datum old_status = slot_getattr(before, column.status, &old_null);
+                Datum new_status = slot_getattr(after, column.status, &new_null);
+                if (old_null || new_null) elog(ERROR, "pg_plivo: a message's status cannot be NULL");
+                const char* status = TextDatumGetCString(new_status);
+                if (strcmp(TextDatumGetCString(old_status), status) == 0) return;
+                const char* next_attempt_at = nullptr;
+                Datum next_attempt = slot_getattr(after, column.next_attempt_at, &isnull);
+                if (!isnull && strcmp(status, "retrying") == 0)
+                    next_attempt_at = JsonEncodeDateTime(nullptr, next_attempt, TIMESTAMPTZOID, nullptr);
+                Jsonb* detail = jsonb_object(
+                    {json_integer("attempts", after, column.attempts),
+                     json_text("plivo_message_uuid", text_of(after, column.plivo_message_uuid)),
+                     json_text("error_code", text_of(after, column.error_code)),
+                     json_integer("http_status", after, column.last_http_status),
+                     json_text("error", status_shows_error(status) ? text_of(after, column.last_error)
+                                                                   : nullptr),
+                     json_text("next_attempt_at", next_attempt_at), json_text("by", by)});
+                add_event(writer, slot_getattr(after, column.id, &isnull), old_status, false,
+                          new_status, cause, detail);
+            });
         }
         ExecDropSingleTupleTableSlot(before);
         ExecDropSingleTupleTableSlot(after);

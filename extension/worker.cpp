@@ -792,7 +792,10 @@ void run_dispatcher() {
             try {
                 StepOutput output = run_step(input);
                 last_step = now;
-                if (!input.updates_json.empty()) pending_updates.clear();
+                if (!input.updates_json.empty()) {
+                    engine->uuids_recorded(pending_updates);
+                    pending_updates.clear();
+                }
                 for (auto& [id, answer] : output.settle_answers)
                     engine->resolve_settle_check(id, answer, now);
                 if (input.recover_leases) {

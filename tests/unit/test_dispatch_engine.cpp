@@ -609,6 +609,52 @@ TEST_F(DispatchEngineTest, SettleCandidateOwnedByAnotherRowIsNotOurs) {
     EXPECT_EQ(update("m1").plivo_message_uuid, "uuid-14155550111");
 }
 
+TEST_F(DispatchEngineTest, UuidGivenToAMessageIsNotSettledOntoAnotherUntilRecorded) {
+    // m0 is accepted as u-14155550111. Until its update is written, the database cannot
+    // say that uuid is owned: the engine itself keeps m1 (same number, outcome unknown)
+    // from settling onto it, and m1 is sent again instead.
+    engine(config());
+    accept_posts([] {});
+    add({message("m0")});
+    ASSERT_TRUE(run_until_updated(1));
+    EXPECT_EQ(update("m0").plivo_message_uuid, "u-14155550111");
+    EXPECT_EQ(engine_->unrecorded_uuids(), 1u);
+    auto since = SystemClock::now() - 10s;
+    plivo_.on_get([since](const httplib::Request&, httplib::Response& r) {
+        r.set_content(FakePlivo::list_body({listed("u-14155550111", since + 1s)}, false),
+                      "application/json");
+    });
+    ClaimedMessage m1 = message("m1");
+    m1.unsettled_since = since;
+    add({m1});
+    ASSERT_TRUE(run_until_updated(2));
+    EXPECT_EQ(plivo_.posts(), 2u);
+    EXPECT_EQ(update("m1").status, "sent");
+}
+
+TEST_F(DispatchEngineTest, RecordedUuidIsLeftToTheDatabase) {
+    // Once the worker says m0's update is written, the engine forgets its uuid (memory
+    // stays bounded by what is unwritten): whether a listed uuid is owned is then the
+    // database's answer. Here the answer says nobody owns it, so m1 takes it.
+    engine(config());
+    accept_posts([] {});
+    add({message("m0")});
+    ASSERT_TRUE(run_until_updated(1));
+    engine_->uuids_recorded({update("m0")});
+    EXPECT_EQ(engine_->unrecorded_uuids(), 0u);
+    auto since = SystemClock::now() - 10s;
+    plivo_.on_get([since](const httplib::Request&, httplib::Response& r) {
+        r.set_content(FakePlivo::list_body({listed("u-14155550111", since + 1s)}, false),
+                      "application/json");
+    });
+    ClaimedMessage m1 = message("m1");
+    m1.unsettled_since = since;
+    add({m1});
+    ASSERT_TRUE(run_until_updated(2));
+    EXPECT_EQ(plivo_.posts(), 1u);
+    EXPECT_EQ(update("m1").plivo_message_uuid, "u-14155550111");
+}
+
 TEST_F(DispatchEngineTest, SettleAmbiguousTakesTheOldestUnownedAndNeverResends) {
     auto since = SystemClock::now() - 60s;
     plivo_.on_get([since](const httplib::Request&, httplib::Response& r) {
