@@ -292,6 +292,31 @@ protected:
         return run_until([&] { return updates_.size() >= n; }, timeout);
     }
 
+    // m0 is sent and accepted as u-14155550111 (its update recorded or not, as the
+    // worker would say); then m1, to the same number with an unknown outcome, is settled
+    // against a Plivo list that holds only m0's uuid (no row owns it, says owned_).
+    bool settle_m1_onto_m0s_uuid(bool recorded) {
+        engine(config());
+        accept_posts([] {});
+        add({message("m0")});
+        if (!run_until_updated(1)) return false;
+        EXPECT_EQ(update("m0").plivo_message_uuid, "u-14155550111");
+        EXPECT_EQ(engine_->unrecorded_uuids(), 1u);
+        if (recorded) {
+            engine_->uuids_recorded({update("m0")});
+            EXPECT_EQ(engine_->unrecorded_uuids(), 0u);
+        }
+        auto since = SystemClock::now() - 10s;
+        plivo_.on_get([since](const httplib::Request&, httplib::Response& r) {
+            r.set_content(FakePlivo::list_body({listed("u-14155550111", since + 1s)}, false),
+                          "application/json");
+        });
+        ClaimedMessage m1 = message("m1");
+        m1.unsettled_since = since;
+        add({m1});
+        return run_until_updated(2);
+    }
+
     // A fresh engine given one message, m1, whose earlier attempt (at `since`) has an
     // unknown outcome; runs until m1 has its update.
     bool settle_m1(SystemClock::time_point since) {
@@ -610,24 +635,9 @@ TEST_F(DispatchEngineTest, SettleCandidateOwnedByAnotherRowIsNotOurs) {
 }
 
 TEST_F(DispatchEngineTest, UuidGivenToAMessageIsNotSettledOntoAnotherUntilRecorded) {
-    // m0 is accepted as u-14155550111. Until its update is written, the database cannot
-    // say that uuid is owned: the engine itself keeps m1 (same number, outcome unknown)
-    // from settling onto it, and m1 is sent again instead.
-    engine(config());
-    accept_posts([] {});
-    add({message("m0")});
-    ASSERT_TRUE(run_until_updated(1));
-    EXPECT_EQ(update("m0").plivo_message_uuid, "u-14155550111");
-    EXPECT_EQ(engine_->unrecorded_uuids(), 1u);
-    auto since = SystemClock::now() - 10s;
-    plivo_.on_get([since](const httplib::Request&, httplib::Response& r) {
-        r.set_content(FakePlivo::list_body({listed("u-14155550111", since + 1s)}, false),
-                      "application/json");
-    });
-    ClaimedMessage m1 = message("m1");
-    m1.unsettled_since = since;
-    add({m1});
-    ASSERT_TRUE(run_until_updated(2));
+    // Until m0's update is written, the database cannot say its uuid is owned: the
+    // engine itself keeps m1 from settling onto it, and m1 is sent again instead.
+    ASSERT_TRUE(settle_m1_onto_m0s_uuid(false));
     EXPECT_EQ(plivo_.posts(), 2u);
     EXPECT_EQ(update("m1").status, "sent");
 }
@@ -636,21 +646,7 @@ TEST_F(DispatchEngineTest, RecordedUuidIsLeftToTheDatabase) {
     // Once the worker says m0's update is written, the engine forgets its uuid (memory
     // stays bounded by what is unwritten): whether a listed uuid is owned is then the
     // database's answer. Here the answer says nobody owns it, so m1 takes it.
-    engine(config());
-    accept_posts([] {});
-    add({message("m0")});
-    ASSERT_TRUE(run_until_updated(1));
-    engine_->uuids_recorded({update("m0")});
-    EXPECT_EQ(engine_->unrecorded_uuids(), 0u);
-    auto since = SystemClock::now() - 10s;
-    plivo_.on_get([since](const httplib::Request&, httplib::Response& r) {
-        r.set_content(FakePlivo::list_body({listed("u-14155550111", since + 1s)}, false),
-                      "application/json");
-    });
-    ClaimedMessage m1 = message("m1");
-    m1.unsettled_since = since;
-    add({m1});
-    ASSERT_TRUE(run_until_updated(2));
+    ASSERT_TRUE(settle_m1_onto_m0s_uuid(true));
     EXPECT_EQ(plivo_.posts(), 1u);
     EXPECT_EQ(update("m1").plivo_message_uuid, "u-14155550111");
 }
