@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
-#include <unordered_map>
 #include <map>
 #include <memory>
 #include <set>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "input_error.hpp"
-#include "message_events.hpp"
 #include "json_inputs.hpp"
+#include "message_events.hpp"
 #include "message_id.hpp"
 #include "outgoing_message.hpp"
 #include "settings.hpp"
@@ -342,7 +342,6 @@ extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
         return PointerGetDatum(changed);
     });
 }
-
 
 // AFTER INSERT FOR EACH STATEMENT REFERENCING NEW TABLE AS inserted: the 'enqueue'
 // events of the new rows, a worker wake-up at commit and, as plivo.notify_on_enqueue

@@ -140,6 +140,36 @@ RESET ROLE;
 SELECT e.old_status, e.new_status, e.cause, e.detail
 FROM plivo.message_events e JOIN plivo.message_logs m ON m.id = e.message_id
 WHERE m.message_text = 'from user b' ORDER BY e.id;
+-- The detail holds what the row shows after the change, as jsonb_build_object writes
+-- it (numbers, escapes, the time of a retry), without the members that have no value.
+CREATE TEMP TABLE detail_check (label text, status text, uuid text, error_code text,
+                                http_status integer, error text, next_at timestamptz);
+INSERT INTO detail_check VALUES
+    ('retry', 'retrying', NULL, NULL, 503, 'Plivo said "busy" \ later', '2026-01-02 03:04:05.678+00'),
+    ('accept', 'sent', 'uuid-detail-1', NULL, 202, NULL, NULL),
+    ('report', 'undelivered', 'uuid-detail-1', '30', 202, 'carrier refused', NULL);
+GRANT SELECT ON detail_check TO service_role;
+SET LOCAL ROLE service_role;
+UPDATE plivo.message_logs m SET status = c.status, plivo_message_uuid = c.uuid,
+    error_code = c.error_code, last_http_status = c.http_status, last_error = c.error,
+    next_attempt_at = coalesce(c.next_at, m.next_attempt_at)
+FROM detail_check c WHERE c.label = 'retry' AND m.message_text = 'from user b';
+-- (the retry's error and time stay on the row: a sent message's detail shows neither)
+UPDATE plivo.message_logs m SET status = c.status, plivo_message_uuid = c.uuid,
+    error_code = c.error_code, last_http_status = c.http_status
+FROM detail_check c WHERE c.label = 'accept' AND m.message_text = 'from user b';
+UPDATE plivo.message_logs m SET status = c.status, plivo_message_uuid = c.uuid,
+    error_code = c.error_code, last_http_status = c.http_status, last_error = c.error
+FROM detail_check c WHERE c.label = 'report' AND m.message_text = 'from user b';
+RESET ROLE;
+SELECT c.label, e.new_status, e.detail - 'by' AS detail,
+       e.detail - 'by' = pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+           'attempts', 0, 'plivo_message_uuid', c.uuid, 'error_code', c.error_code,
+           'http_status', c.http_status, 'error', c.error,
+           'next_attempt_at', c.next_at)) AS as_jsonb_build_object
+FROM plivo.message_events e JOIN plivo.message_logs m ON m.id = e.message_id
+JOIN detail_check c ON c.status = e.new_status
+WHERE m.message_text = 'from user b' ORDER BY e.id;
 ROLLBACK;
 
 -- A plain login role has nothing.
