@@ -60,6 +60,7 @@ struct Job {
     Step step = Step::WaitSend;
     SteadyTime held_since{};        // WaitSend / WaitList: since when
     SystemTime attempt_started{};   // Posting: just before start()
+    SteadyTime posted_at{};         // Posting: the same, for the pace of answers
     std::vector<ListedMessage> objects;  // settling: every object of the pages read
     int pages_read = 0;
 };
@@ -120,6 +121,8 @@ struct DispatchEngine::State {
     // Uuids this engine gave to a message and the worker has not recorded, with when.
     std::unordered_map<std::string, SteadyTime> assigned;
     SteadyTime last_assigned_sweep{};
+    // Recent POST round trips, seconds (a moving average; 0: none yet).
+    double round_trip_seconds = 0;
     std::uint64_t next_serial = 1;
     std::uint64_t next_request = 1;
 
@@ -183,11 +186,39 @@ struct DispatchEngine::State {
         return query;
     }
 
+    // --- claiming ahead -------------------------------------------------------------
+
+    void note_round_trip(SteadyClock::duration took) {
+        double seconds = std::chrono::duration<double>(took).count();
+        // A quick average: a Plivo that slows down stops the extra claims within a few
+        // answers.
+        round_trip_seconds = round_trip_seconds == 0 ? seconds
+                                                     : 0.75 * round_trip_seconds + 0.25 * seconds;
+    }
+
+    std::size_t claim_window() const {
+        std::size_t slots = config.http.max_in_flight;
+        std::size_t ahead = config.claim_ahead;
+        if (config.claim_ahead_max > ahead && round_trip_seconds > 0) {
+            double window = std::chrono::duration<double>(config.claim_ahead_window).count();
+            double answers = static_cast<double>(slots) * window / round_trip_seconds;
+            if (answers >= static_cast<double>(config.claim_ahead_max)) {
+                ahead = config.claim_ahead_max;
+            } else if (answers > static_cast<double>(ahead)) {
+                ahead = static_cast<std::size_t>(answers);
+            }
+        }
+        return slots + ahead;
+    }
+
     // --- starting requests ---------------------------------------------------------
 
     void start(std::uint64_t serial, Job& job, HttpRequest request, Step step) {
         std::uint64_t id = next_request++;
-        if (step == Step::Posting) job.attempt_started = std::chrono::system_clock::now();
+        if (step == Step::Posting) {
+            job.attempt_started = std::chrono::system_clock::now();
+            job.posted_at = SteadyClock::now();
+        }
         job.step = step;
         held.erase(serial);
         wire[id] = serial;
@@ -548,6 +579,7 @@ struct DispatchEngine::State {
         wire.erase(found);
         Job& job = jobs.at(serial);
         if (job.step == Step::Posting) {
+            note_round_trip(now - job.posted_at);
             on_post_result(serial, job, result, now);
         } else {
             on_list_result(serial, job, result, now);
@@ -660,7 +692,7 @@ void DispatchEngine::configure(const EngineConfig& config) {
 std::size_t DispatchEngine::claim_capacity(std::chrono::steady_clock::time_point now) {
     State& s = *state_;
     s.pump(now);
-    std::size_t limit = s.config.http.max_in_flight + s.config.claim_ahead;
+    std::size_t limit = s.claim_window();
     std::size_t slots = limit > s.jobs.size() ? limit - s.jobs.size() : 0;
     // Claim what the account can send within the next quarter second, not only what it
     // can send this instant: with a small burst, claiming one token's worth at a time
@@ -671,6 +703,8 @@ std::size_t DispatchEngine::claim_capacity(std::chrono::steady_clock::time_point
     std::size_t whole = static_cast<std::size_t>(allowance);
     return std::min(slots, std::max<std::size_t>(whole, tokens >= 1 ? 1 : 0));
 }
+
+std::size_t DispatchEngine::claim_window() const { return state_->claim_window(); }
 
 void DispatchEngine::add_claimed(std::vector<ClaimedMessage> messages,
                                  std::chrono::steady_clock::time_point now) {

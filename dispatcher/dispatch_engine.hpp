@@ -58,6 +58,12 @@ struct EngineConfig {
     // that claims them. Each still waits less than max_hold, as a slot frees within
     // http.request_timeout.
     std::size_t claim_ahead = 0;
+    // While answers come back fast, more are held: as many as the wire answers in
+    // claim_ahead_window at the recent pace of answers, up to claim_ahead_max in all.
+    // With few slots and a fast Plivo, one transaction per claimed message is otherwise
+    // what limits throughput; with a slow one this adds nothing, so no message waits long.
+    std::size_t claim_ahead_max = 0;
+    std::chrono::milliseconds claim_ahead_window{0};
     // Jitter for the retry backoff; empty: make_uniform_random(). configure() with an
     // empty one keeps the current generator. Tests inject a fixed one.
     UniformRandom random;
@@ -119,6 +125,10 @@ public:
     // How many rows to claim now: free in-flight slots (plus claim_ahead) minus messages
     // held back, and never more than the account's tokens allow.
     std::size_t claim_capacity(std::chrono::steady_clock::time_point now);
+
+    // Messages the engine takes at most now: max_in_flight plus the claim-ahead that the
+    // recent pace of answers allows (see EngineConfig::claim_ahead_max).
+    std::size_t claim_window() const;
 
     void add_claimed(std::vector<ClaimedMessage> messages,
                      std::chrono::steady_clock::time_point now);

@@ -49,6 +49,7 @@ constexpr auto kPerformSlice = std::chrono::milliseconds(5);
 constexpr auto kMaxWriteDelay = std::chrono::milliseconds(10);  // outcome → visible in the row
 // With a quarter of the slots free, how long a claim waits for half of them.
 constexpr auto kClaimGather = std::chrono::milliseconds(1);
+constexpr std::size_t kWriteBatch = 16;  // outcomes written together while busy
 
 WorkerShared* shared_state = nullptr;
 shmem_request_hook_type previous_shmem_request_hook = nullptr;
@@ -639,6 +640,10 @@ plivo::EngineConfig engine_config(const Credentials& credentials) {
     // One batch ready behind the requests on the wire (claims are capped by the
     // account's rate all the same).
     config.claim_ahead = config.http.max_in_flight;
+    // With few slots and quick answers, up to a write batch's worth, as many as are
+    // answered while an outcome may wait to be written.
+    config.claim_ahead_max = std::max(config.claim_ahead, kWriteBatch);
+    config.claim_ahead_window = kMaxWriteDelay;
     config.http.request_timeout = std::chrono::milliseconds(settings.request_timeout_ms);
     config.http.connect_timeout =
         std::chrono::milliseconds(std::min(5000, settings.request_timeout_ms));
@@ -767,16 +772,20 @@ void run_dispatcher() {
         // claims wait for half of the slots, or a quarter that has waited kClaimGather
         // (answers that come back together, as after a slow Plivo, are not held up
         // long), or kMaxWriteDelay. With nothing in flight, at once.
+        // Claim thresholds count the claim-ahead beyond max_in_flight too, so that with
+        // few slots and quick answers a claim is a batch, not one message.
         const bool busy = engine->in_flight() > 0;
         const std::size_t slots = static_cast<std::size_t>(settings.max_in_flight);
+        const std::size_t window = engine->claim_window();
+        const std::size_t gather = std::max(slots, window > slots ? window - slots : 0);
         const bool write_now =
             !pending_updates.empty() &&
-            (!busy || pending_updates.size() >= std::max<std::size_t>(16, slots / 2) ||
+            (!busy || pending_updates.size() >= std::max(kWriteBatch, slots / 2) ||
              now - oldest_pending >= kMaxWriteDelay);
         const bool claim_now =
             capacity > 0 &&
-            (!busy || capacity >= std::max<std::size_t>(1, slots / 2) ||
-             (capacity >= std::max<std::size_t>(1, slots / 4) && !pending_updates.empty() &&
+            (!busy || capacity >= std::max<std::size_t>(1, gather / 2) ||
+             (capacity >= std::max<std::size_t>(1, gather / 4) && !pending_updates.empty() &&
               now - oldest_pending >= kClaimGather) ||
              now - last_step >= kMaxWriteDelay);
         if (write_now || (claim_now && !pending_updates.empty())) {

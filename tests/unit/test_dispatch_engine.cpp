@@ -964,6 +964,32 @@ TEST_F(DispatchEngineTest, ClaimAheadWaitsBehindTheWireAndNeverExceedsMaxInFligh
     for (int i = 1; i <= 8; ++i) EXPECT_EQ(update("m" + std::to_string(i)).status, "sent");
 }
 
+TEST_F(DispatchEngineTest, ClaimAheadGrowsWhileAnswersAreQuickAndFallsBackWhenTheySlowDown) {
+    std::atomic<int> delay_ms{0};
+    accept_posts([&delay_ms] { std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load())); });
+    EngineConfig c = config();
+    c.http.max_in_flight = 1;
+    c.claim_ahead = 1;
+    c.claim_ahead_max = 16;
+    c.claim_ahead_window = 100ms;
+    DispatchEngine& e = engine(c);
+    EXPECT_EQ(e.claim_window(), 2u);  // no answer yet: the one slot and claim_ahead
+    EXPECT_EQ(e.claim_capacity(SteadyClock::now()), 2u);
+    queue_.push_back(message("m1", kSender, "+14155550111"));
+    ASSERT_TRUE(run_until_updated(1));
+    // An instant answer: a hundred milliseconds holds more than 16 of them.
+    EXPECT_EQ(e.claim_window(), 17u);
+    EXPECT_EQ(e.claim_capacity(SteadyClock::now()), 17u);
+    // Answers that take 300 ms: after two the window is back to the slot and claim_ahead.
+    delay_ms = 300;
+    queue_.push_back(message("m2", kSender, "+14155550112"));
+    queue_.push_back(message("m3", kSender, "+14155550113"));
+    ASSERT_TRUE(run_until_updated(3));
+    EXPECT_EQ(e.claim_window(), 2u);
+    EXPECT_LE(plivo_.max_concurrent(), 1);
+    for (const char* id : {"m1", "m2", "m3"}) EXPECT_EQ(update(id).status, "sent");
+}
+
 TEST_F(DispatchEngineTest, MessageHeldBehindABusySlotStillGoesBackAfterMaxHold) {
     accept_posts_when_released();
     EngineConfig c = config();
