@@ -78,6 +78,22 @@ SELECT plivo.send_sms('+14155552672', 'pay day', idempotency_key => 'invoice-17'
 SELECT created_by FROM plivo.message_logs WHERE created_by IS NOT NULL;
 COMMIT;
 
+-- The send functions run under the caller's search_path (they do not pin it): a path
+-- that puts look-alike objects before pg_catalog changes nothing they do.
+CREATE SCHEMA lookalike;
+CREATE TABLE lookalike.message_logs (id uuid, idempotency_key text, created_by text);
+CREATE FUNCTION lookalike.never_equal(text, text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE AS 'SELECT false';
+CREATE OPERATOR lookalike.= (LEFTARG = text, RIGHTARG = text, FUNCTION = lookalike.never_equal);
+SET search_path = lookalike, pg_catalog;
+SELECT plivo.send_sms('+14155552672', 'pay day', idempotency_key => 'invoice-17') AS again_id \gset
+SELECT plivo.send_sms('+14155552672', 'under another path') AS other_path_id \gset
+RESET search_path;
+SELECT :'again_id' = :'first_id' AS same_id_under_another_path,
+       (SELECT message_text FROM plivo.message_logs WHERE id = :'other_path_id') AS enqueued,
+       (SELECT count(*) FROM lookalike.message_logs) AS lookalike_rows;
+DROP SCHEMA lookalike CASCADE;
+
 -- updated_at follows every change.
 SELECT updated_at AS before_update FROM plivo.message_logs WHERE id = :'first_id' \gset
 SELECT pg_sleep(0.01);

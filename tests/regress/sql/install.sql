@@ -25,7 +25,7 @@ WHERE conrelid = 'plivo.message_logs'::regclass AND contype = 'c' ORDER BY conna
 SELECT relname, relrowsecurity FROM pg_class
 WHERE relnamespace = 'plivo'::regnamespace AND relkind = 'r' ORDER BY relname;
 
--- Every function pins search_path.
+-- Which functions pin search_path (README, "Privileges").
 SELECT proname, prosecdef, proconfig FROM pg_proc
 WHERE pronamespace = 'plivo'::regnamespace AND prorettype <> 'trigger'::regtype
 ORDER BY proname;
