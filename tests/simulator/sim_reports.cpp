@@ -120,7 +120,14 @@ void ReportEngine::on_accepted(const MessagePtr& message) {
         plan->deferred_step = static_cast<int>(plan->states.size()) - 2;
     }
 
-    const auto step = std::chrono::milliseconds(config->report_delay_ms);
+    plan->duplicated.resize(plan->states.size(), false);
+    if (!message->callback_url.empty() && config->report_duplicate_rate > 0) {
+        for (std::size_t i = 0; i < plan->states.size(); ++i)
+            plan->duplicated[i] = draw() < config->report_duplicate_rate;
+    }
+    plan->step_delay = std::chrono::milliseconds(config->report_delay_ms);
+
+    const auto step = plan->step_delay;
     const std::uint64_t generation = generation_.load();
     const auto now = Clock::now();
     std::shared_ptr<const Plan> fixed = std::move(plan);
@@ -147,14 +154,12 @@ void ReportEngine::run_step(const MessagePtr& message, const std::shared_ptr<con
     delivery.fields = report_fields(store_.snapshot(message), *plan, step);
     delivery.generation = generation;
 
-    const auto config = config_.get();
-    const bool duplicate =
-        config->report_duplicate_rate > 0 && draw() < config->report_duplicate_rate;
+    const bool duplicate = plan->duplicated[step];
     if (duplicate) stats_.reports_duplicated.fetch_add(1);
     if (step == plan->deferred_step) {
         // held back until after the next (final) step's report has gone out
         stats_.reports_out_of_order.fetch_add(1);
-        const auto step_ms = std::chrono::milliseconds(config->report_delay_ms);
+        const auto step_ms = plan->step_delay;
         const auto hold =
             step_ms + std::max<Clock::duration>(step_ms / 2, std::chrono::milliseconds(5));
         const int copies = duplicate ? 2 : 1;

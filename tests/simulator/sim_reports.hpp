@@ -67,10 +67,14 @@ private:
     };
 
     // A message's planned states and the report that is to arrive late.
+    // Everything about a message's reports is drawn when it is accepted, under the
+    // settings of that moment: a later /_sim/config does not change them.
     struct Plan {
         std::vector<std::string> states;
         std::string error_code;
         int deferred_step = -1;  // out of order: this step's report comes after the last
+        std::vector<bool> duplicated;  // per step: its report is delivered twice
+        std::chrono::milliseconds step_delay{0};
     };
 
     void schedule(Clock::time_point due, std::function<void()> action);
