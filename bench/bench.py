@@ -743,6 +743,7 @@ def chart(path):
 # RESULTS.md, and the chart next to it (a run written elsewhere leaves bench/ as it is).
 RESULTS_PATH = os.path.abspath(os.environ.get("BENCH_RESULTS", os.path.join(BENCH_DIR, "RESULTS.md")))
 CHART_PATH = os.path.join(os.path.dirname(RESULTS_PATH), "throughput_vs_in_flight.png")
+os.makedirs(os.path.dirname(RESULTS_PATH), exist_ok=True)  # BENCH_RESULTS may name a new folder
 
 
 def write_results(info, started, finished, load_end):
