@@ -13,6 +13,7 @@
 #include <initializer_list>
 #include <utility>
 
+#include "pg_compat.hpp"
 #include "settings.hpp"
 
 extern "C" {
@@ -129,7 +130,7 @@ Relation open_event_tables(Relation logs) {
                               PLIVO_COLUMN(e, old_status), PLIVO_COLUMN(e, new_status),
                               PLIVO_COLUMN(e, cause), PLIVO_COLUMN(e, detail),
                               PLIVO_COLUMN(e, created_at)});
-        known.identity = getIdentitySequence(events_oid, e.id, false);
+        known.identity = compat::identity_sequence(events, e.id);
         known.logs = RelationGetRelid(logs);
         known.events = events_oid;
         event_tables = known;
@@ -167,7 +168,7 @@ void write_events(Relation logs, Write&& write) {
         rte->relid = writer.known.events;
         rte->relkind = writer.events->rd_rel->relkind;
         rte->rellockmode = RowExclusiveLock;
-        ExecInitRangeTable(writer.estate, list_make1(rte));
+        compat::init_range_table(writer.estate, rte);
         writer.estate->es_output_cid = GetCurrentCommandId(true);
         writer.result = makeNode(ResultRelInfo);
         InitResultRelInfo(writer.result, writer.events, 1, nullptr, 0);
