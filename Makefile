@@ -1,19 +1,25 @@
 # PGXS build of the extension: pg_plivo.so from extension/ and dispatcher/, the control
 # file and install scripts from sql/, and `make installcheck` (pg_regress + isolation).
-EXTVERSION = 0.1.0
+# The version in development is the control file's default_version. A released
+# version's install script is committed in sql/ and listed in sql/released.sha256, never
+# edited again; the one in development is put together from sql/src/*.sql (one file per
+# part of the schema, by sql/assemble.sh). Upgrade scripts (pg_plivo--A--B.sql) are kept
+# in sql/ as they are.
+EXTVERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" sql/pg_plivo.control)
+RELEASED_SQL := $(shell awk '{print $$2}' sql/released.sha256)
 
 MODULE_big = pg_plivo
 OBJS = $(patsubst %.cpp,%.o,$(sort $(wildcard extension/*.cpp dispatcher/*.cpp)))
 PGFILEDESC = "pg_plivo - send MMS and SMS through Plivo from PostgreSQL"
 
 # The control file lives in sql/, so it is installed as DATA rather than through EXTENSION.
-# The install script is put together from sql/src/*.sql, one file per part of the schema,
-# in name order; upgrade scripts (pg_plivo--A--B.sql) are kept in sql/ as they are.
 MODULEDIR = extension
 PLIVO_INSTALL_SQL = sql/pg_plivo--$(EXTVERSION).sql
+ifeq ($(filter $(PLIVO_INSTALL_SQL),$(RELEASED_SQL)),)
 DATA_built = $(PLIVO_INSTALL_SQL)
-DATA = sql/pg_plivo.control $(filter-out $(PLIVO_INSTALL_SQL),$(wildcard sql/pg_plivo--*.sql))
 EXTRA_CLEAN = $(PLIVO_INSTALL_SQL)
+endif
+DATA = sql/pg_plivo.control $(filter-out $(DATA_built),$(wildcard sql/pg_plivo--*.sql))
 
 # tests/regress/sql/setup.sql creates the Supabase roles and the extension itself
 # (the grants depend on the roles existing first), so no --load-extension here.
@@ -43,14 +49,17 @@ override autodepend = yes
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# Every regress/isolation test file must be in its schedule, and every entry must exist.
-.PHONY: check-schedules
+# Every regress/isolation test file must be in its schedule, and every entry must exist;
+# released scripts are unchanged and sql/src has not changed under a released version.
+.PHONY: check-schedules check-releases
 check-schedules:
 	@tests/check_schedules.sh
+check-releases:
+	@tests/check_releases.sh
 
-installcheck: check-schedules
+installcheck: check-schedules check-releases
 
-$(PLIVO_INSTALL_SQL): $(sort $(wildcard sql/src/*.sql)) Makefile
-	{ echo '-- pg_plivo $(EXTVERSION), generated from sql/src/*.sql by the Makefile: edit those.'; \
-	  echo '\\echo Use "CREATE EXTENSION pg_plivo" to load this file. \\quit'; \
-	  for part in $(sort $(wildcard sql/src/*.sql)); do echo; echo "-- $$part"; cat "$$part"; done; } > $@
+ifneq ($(DATA_built),)
+$(PLIVO_INSTALL_SQL): $(sort $(wildcard sql/src/*.sql)) sql/assemble.sh Makefile
+	sql/assemble.sh $(EXTVERSION) > $@
+endif
