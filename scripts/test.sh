@@ -7,13 +7,25 @@
 #   5. the Plivo simulator's smoke test,
 #   6. the type-check of the Supabase Edge Function examples,
 #   7. the end-to-end tests (real server + worker + simulator, relay for delivery reports),
+#   8. 2 and 7 again on PostgreSQL 17 and 18, each in a Debian root of its own
+#      (scripts/lib/versions.sh),
 # and ends with one line "N passed, N failed" over all of them.
+#
+# --server-only: 2 and 7 alone, on PG_MAJOR, with the simulator and relay already built
+# (what 8 runs inside each root). PG_PLIVO_VERSIONS="15" skips 8 (default "15 17 18").
 source "$(dirname "$0")/lib/common.sh"
 require_root "$@"
 cd "$REPO_ROOT"
 
-install_dependencies
-build_all
+server_only=no
+if [ "${1:-}" = --server-only ]; then server_only=yes; fi
+
+if [ "$server_only" = yes ]; then
+    build_extension
+else
+    install_dependencies
+    build_all
+fi
 
 passed=0
 failed=0
@@ -26,27 +38,30 @@ count() {  # count SUITE PASSED FAILED
 }
 
 # 1. Unit tests.
-log "unit tests (GoogleTest)"
-unit_log="$(mktemp)"
-(cd build && ctest --output-on-failure -j"$(nproc)") | tee "$unit_log" | grep -E "tests passed|Failed|\*\*\*" || true
-unit_total="$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$unit_log")"
-unit_failed="$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of.*/\1/p' "$unit_log")"
-if [ -z "$unit_total" ]; then
-    count "unit" 0 1
-else
-    count "unit" $((unit_total - unit_failed)) "$unit_failed"
+if [ "$server_only" = no ]; then
+    log "unit tests (GoogleTest)"
+    unit_log="$(mktemp)"
+    (cd build && ctest --output-on-failure -j"$(nproc)") | tee "$unit_log" | grep -E "tests passed|Failed|\*\*\*" || true
+    unit_total="$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$unit_log")"
+    unit_failed="$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of.*/\1/p' "$unit_log")"
+    if [ -z "$unit_total" ]; then
+        count "unit" 0 1
+    else
+        count "unit" $((unit_total - unit_failed)) "$unit_failed"
+    fi
 fi
 
 # 2. Regression and isolation tests, in a cluster of their own.
 cluster_dir="$(mktemp -d /tmp/pg_plivo_test.XXXXXX)"
 trap 'cluster_stop "$cluster_dir"' EXIT
 cluster_start "$cluster_dir" "$(free_port)"
-log "regression and isolation tests (pg_regress) on $cluster_dir"
+log "regression and isolation tests (pg_regress, PostgreSQL $PG_MAJOR) on $cluster_dir"
 regress_log="$(mktemp)"
-make -s installcheck >"$regress_log" 2>&1 || true
+make -s installcheck PG_CONFIG="$PG_CONFIG" >"$regress_log" 2>&1 || true
 grep -E "^(test |not ok|ok )|tests (passed|failed)" "$regress_log" || true
-regress_passed="$(grep -cE '^test .*\.\.\. ok' "$regress_log" || true)"
-regress_failed="$(grep -cE '^test .*\.\.\. FAILED|^test .*\.\.\. failed' "$regress_log" || true)"
+# 15 prints "test NAME ... ok"; 16 and later print TAP ("ok N - NAME", "not ok N - NAME").
+regress_passed="$(grep -cE '^test .*\.\.\. ok|^ok [0-9]+ +- ' "$regress_log" || true)"
+regress_failed="$(grep -cE '^test .*\.\.\. (FAILED|failed)|^not ok [0-9]+ +- ' "$regress_log" || true)"
 if ! grep -q "tests passed" "$regress_log" && [ "$regress_failed" -eq 0 ]; then
     cat "$regress_log" >&2
     regress_failed=1
@@ -55,6 +70,7 @@ for diffs in tests/regress/regression.diffs tests/isolation/regression.diffs; do
     [ -s "$diffs" ] && { echo "---- $diffs"; head -200 "$diffs"; }
 done
 count "regression" "$regress_passed" "$regress_failed"
+cluster_stop "$cluster_dir"
 
 # run_counted NAME COMMAND...: runs a suite whose last "N passed, N failed" line is
 # added to the totals; a suite that prints no such line counts as one failure.
@@ -72,20 +88,30 @@ run_counted() {
     fi
 }
 
-# 3. The same unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
-run_counted "unit (ASan/UBSan)" tests/unit/run_sanitized.sh
+if [ "$server_only" = no ]; then
+    # 3. The same unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+    run_counted "unit (ASan/UBSan)" tests/unit/run_sanitized.sh
 
-# 4. libFuzzer on every parser and validator of dispatcher/, from the committed seeds.
-run_counted "fuzz" tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
+    # 4. libFuzzer on every parser and validator of dispatcher/, from the committed seeds.
+    run_counted "fuzz" tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
 
-# 5. The Plivo simulator.
-run_counted "simulator" tests/simulator/smoke_test.sh build/plivo_simulator
+    # 5. The Plivo simulator.
+    run_counted "simulator" tests/simulator/smoke_test.sh build/plivo_simulator
 
-# 6. The Supabase examples type-check (tsc against @supabase/supabase-js from npm).
-run_counted "supabase examples" examples/supabase/check.sh
+    # 6. The Supabase examples type-check (tsc against @supabase/supabase-js from npm).
+    run_counted "supabase examples" examples/supabase/check.sh
+fi
 
 # 7. End to end.
-run_counted "end-to-end" tests/e2e/run.sh
+run_counted "end-to-end (PostgreSQL $PG_MAJOR)" tests/e2e/run.sh
+
+# 8. The other server versions, each in its own root.
+if [ "$server_only" = no ]; then
+    for major in ${PG_PLIVO_VERSIONS:-15 17 18}; do
+        [ "$major" = "$PG_MAJOR" ] && continue
+        run_counted "PostgreSQL $major" scripts/test_version.sh "$major"
+    done
+fi
 
 if [ "${#suite_failed[@]}" -ne 0 ]; then
     log "failing suites: ${suite_failed[*]}"

@@ -4,8 +4,13 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-PG_MAJOR=15
+# The server version built for and tested: the host's (15 on Debian 12) unless PG_MAJOR
+# names another one installed beside it (scripts/lib/versions.sh makes 17 and 18 roots).
+PG_MAJOR="${PG_MAJOR:-15}"
 PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
+PG_CONFIG="$PG_BIN/pg_config"
+# The simulator and relay: built here, or carried into a version root (versions.sh).
+PLIVO_TOOLS_DIR="${PLIVO_TOOLS_DIR:-$REPO_ROOT/build}"
 
 # Debian packages the build, the tests and the quick start need.
 DEBIAN_PACKAGES=(
@@ -44,11 +49,16 @@ install_dependencies() {
     fi
 }
 
+# Builds and installs the extension for PG_MAJOR (PGXS, through its pg_config).
+build_extension() {
+    log "building and installing the extension for PostgreSQL $PG_MAJOR (PGXS)"
+    make -C "$REPO_ROOT" -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG" >/dev/null
+    make -C "$REPO_ROOT" -s install PG_CONFIG="$PG_CONFIG" >/dev/null
+}
+
 # Builds and installs the extension, and builds the dispatcher tests and simulator.
 build_all() {
-    log "building and installing the extension (PGXS)"
-    make -C "$REPO_ROOT" -s -j"$(nproc)" >/dev/null
-    make -C "$REPO_ROOT" -s install >/dev/null
+    build_extension
     log "building the dispatcher library, unit tests and simulator (CMake)"
     cmake -S "$REPO_ROOT" -B "$REPO_ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     cmake --build "$REPO_ROOT/build" -j"$(nproc)" >/dev/null

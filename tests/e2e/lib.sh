@@ -5,7 +5,7 @@ set +e
 
 E2E_PASSED=0
 E2E_FAILED=0
-SIMULATOR="$REPO_ROOT/build/plivo_simulator"
+SIMULATOR="$PLIVO_TOOLS_DIR/plivo_simulator"
 SIM_AUTH_ID="MASIMULATOR000000000"
 SIM_AUTH_TOKEN="simulator-auth-token"
 
@@ -54,8 +54,9 @@ start_simulator() {
 }
 
 # The settings every e2e cluster starts with: fast retries and settling, lifted limits.
+# start_e2e_cluster DIR [VERSION]: the extension at VERSION (default: default_version).
 start_e2e_cluster() {
-    local dir="$1"
+    local dir="$1" version="${2:-}"
     cluster_start "$dir/pg" "$(free_port)" \
         "plivo.api_url = 'http://127.0.0.1:$SIM_PORT'" \
         "plivo.auth_id = '$SIM_AUTH_ID'" \
@@ -70,7 +71,7 @@ start_e2e_cluster() {
         "plivo.lease_time = '5s'" \
         "plivo.account_rate_limit = 100000" \
         "plivo.sender_rate_limit = 100000"
-    sql "CREATE EXTENSION pg_plivo" >/dev/null
+    sql "CREATE EXTENSION pg_plivo${version:+ VERSION '$version'}" >/dev/null
 }
 
 # wait_for SECONDS SQL-BOOLEAN: polls until true; returns 1 on timeout.
@@ -144,7 +145,7 @@ print(len(bad))' "$rows_file")"
 
 # The relay that stands where the plivo-status Edge Function would (tests/relay):
 # start_relay sets RELAY_PID, relay_port and relay_url; returns 1 when it is not up.
-RELAY="${PLIVO_RELAY:-$REPO_ROOT/build/plivo_relay}"
+RELAY="${PLIVO_RELAY:-$PLIVO_TOOLS_DIR/plivo_relay}"
 start_relay() {
     relay_port="$(free_port)"
     relay_url="http://127.0.0.1:$relay_port/plivo/status"

@@ -6,7 +6,8 @@ source "$(dirname "$0")/lib.sh"
 E2E_DIR="$(mktemp -d /tmp/pg_plivo_e2e.XXXXXX)"
 chmod 755 "$E2E_DIR"
 cleanup() {
-    cluster_stop "$E2E_DIR/pg"
+    local cluster
+    for cluster in "$E2E_DIR"/pg "$E2E_DIR"/*/pg; do cluster_stop "$cluster"; done
     [ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null
     if [ "$E2E_FAILED" -ne 0 ]; then
         echo "---- server log (last 60 lines)"; tail -60 "$E2E_DIR/pg/server.log"
