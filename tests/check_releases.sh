@@ -33,12 +33,12 @@ for path in glob.glob("sql/pg_plivo--*--*.sql"):
     a, b = re.match(r"pg_plivo--(.+)--(.+)\.sql$", os.path.basename(path)).groups()
     steps.setdefault(a, []).append(b)
 for version in released:
-    seen, todo = {version}, [version]
-    while todo:
-        for nxt in steps.get(todo.pop(), []):
+    seen, frontier = {version}, [version]
+    while frontier:
+        for nxt in steps.get(frontier.pop(), []):
             if nxt not in seen:
                 seen.add(nxt)
-                todo.append(nxt)
+                frontier.append(nxt)
     if default not in seen:
         print(f"check_releases: no upgrade path from released {version} to {default}",
               file=sys.stderr)
