@@ -16,4 +16,11 @@ copy_sources "$root"
 mount_version_root "$major"
 log "PostgreSQL $major: $(in_version_root "$major" "/usr/lib/postgresql/$major/bin/postgres" --version)" \
     "in Debian $(cat "$root/etc/debian_version")"
+old="$(upgrade_source "$major")"
+if [ -n "$old" ]; then
+    log "building pg_plivo for PostgreSQL $old too (the pg_upgrade test's old cluster)"
+    in_version_root "$major" bash -c "rm -rf /src-$old && cp -a /src /src-$old &&
+        make -C /src-$old -s -j\$(nproc) PG_CONFIG=/usr/lib/postgresql/$old/bin/pg_config >/dev/null &&
+        make -C /src-$old -s install PG_CONFIG=/usr/lib/postgresql/$old/bin/pg_config >/dev/null"
+fi
 in_version_root "$major" bash scripts/test.sh --server-only

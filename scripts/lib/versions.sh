@@ -18,9 +18,19 @@ debian_suite() {
     esac
 }
 
+# upgrade_source MAJOR: the older server whose clusters the tests pg_upgrade to MAJOR
+# (Supabase moves projects from 15 to 17), installed in MAJOR's root from its own suite.
+upgrade_source() {
+    case "$1" in
+        17) echo 15 ;;
+    esac
+}
+
 # root_packages MAJOR: what a root needs to build the extension and run its server tests.
 root_packages() {
-    local major="$1"
+    local major="$1" old
+    old="$(upgrade_source "$major")"
+    [ -z "$old" ] || echo "postgresql-$old postgresql-client-$old postgresql-server-dev-$old"
     echo "build-essential pkg-config ca-certificates python3 procps curl" \
          "postgresql-$major postgresql-server-dev-$major postgresql-client-$major" \
          "libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libphonenumber-dev"
@@ -31,10 +41,13 @@ version_root() { echo "$VERSION_ROOTS/pg$1"; }
 # make_version_root MAJOR: the root for MAJOR, made when missing or when what it should
 # hold changed (a stamp records the suite and the package list).
 make_version_root() {
-    local major="$1" root suite stamp
+    local major="$1" root suite stamp old mirrors
     root="$(version_root "$major")"
     suite="$(debian_suite "$major")"
-    stamp="$suite $(root_packages "$major")"
+    stamp="$suite $(root_packages "$major" | paste -sd' ')"
+    mirrors=("deb http://deb.debian.org/debian $suite main")
+    old="$(upgrade_source "$major")"
+    [ -z "$old" ] || mirrors+=("deb http://deb.debian.org/debian $(debian_suite "$old") main")
     if [ -f "$root/.pg_plivo-root" ] && [ "$(cat "$root/.pg_plivo-root")" = "$stamp" ]; then
         return 0
     fi
@@ -52,9 +65,9 @@ make_version_root() {
     # No default cluster: the tests make their own.
     mmdebstrap --variant=apt --mode=root --quiet \
         --aptopt='Acquire::Check-Valid-Until "false"' \
-        --include="$(root_packages "$major" | tr ' ' ',' | sed 's/,,*/,/g')" \
+        --include="$(root_packages "$major" | tr ' \n' ',,' | sed 's/,,*/,/g; s/^,//; s/,$//')" \
         --essential-hook='mkdir -p "$1/etc/postgresql-common" && echo "create_main_cluster = false" > "$1/etc/postgresql-common/createcluster.conf"' \
-        "$suite" "$root" http://deb.debian.org/debian
+        "$suite" "$root" "${mirrors[@]}"
     echo "$stamp" >"$root/.pg_plivo-root"
 }
 
@@ -117,6 +130,7 @@ in_version_root() {
     chroot "$(version_root "$major")" /usr/bin/env -i \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         HOME=/root LANG=C.UTF-8 CI="${CI:-}" PG_MAJOR="$major" \
-        PLIVO_TOOLS_DIR=/opt/pg_plivo-tools FUZZ_SECONDS="${FUZZ_SECONDS:-}" \
+        PLIVO_TOOLS_DIR=/opt/pg_plivo-tools PG_PLIVO_UPGRADE_FROM="$(upgrade_source "$major")" \
+        FUZZ_SECONDS="${FUZZ_SECONDS:-}" \
         bash -c 'cd /src && "$@"' bash "$@"
 }
