@@ -175,3 +175,84 @@ for part in sys.argv[1].split("."):
     value = value.get(part, 0) if isinstance(value, dict) else 0
 print(value)' "$1"
 }
+
+# fill_every_status LABEL: on the current cluster, messages in every status, each step
+# checked: 30 delivered or undelivered with their reports (through the relay), 10 sent
+# with no report yet, 5 failed (refused with 401), 5 retrying (Plivo answered 500; the
+# next attempt is an hour away), 5 on the wire (the simulator answers after 3 s) and 10
+# queued behind a pause. Leaves the pause on and the simulator slow.
+fill_every_status() {
+    local label="$1"
+    if ! start_relay; then check "$label: relay is up" 1; fi
+    sim_config '{"report_delay_ms": 20, "delivered_rate": 0.7, "undelivered_rate": 0.3,
+                 "failed_rate": 0, "report_duplicate_rate": 0, "report_out_of_order_rate": 0}'
+    sql "INSERT INTO plivo.message_logs (recipient, message_text, callback_url)
+         SELECT '+1415555' || (2000 + n), 'reported-' || n, '$relay_url'
+         FROM generate_series(1, 30) n" >/dev/null
+    wait_for 60 "(SELECT count(*) FROM plivo.message_logs WHERE status IN ('delivered', 'undelivered')) = 30 AND
+                 (SELECT count(*) FROM plivo.delivery_reports) >= 30"
+    check "$label: 30 delivered or undelivered, with reports" $?
+    stop_relay
+    sim_config '{"report_delay_ms": 600000}'
+    sql "INSERT INTO plivo.message_logs (recipient, message_text)
+         SELECT '+1415555' || (3000 + n), 'sent-' || n FROM generate_series(1, 10) n" >/dev/null
+    wait_for 20 "(SELECT count(*) FROM plivo.message_logs WHERE message_text LIKE 'sent-%' AND status = 'sent') = 10"
+    check "$label: 10 sent" $?
+    reload_with "plivo.auth_token = 'not-the-simulator-token'"
+    sql "INSERT INTO plivo.message_logs (recipient, message_text)
+         SELECT '+1415555' || (4000 + n), 'refused-' || n FROM generate_series(1, 5) n" >/dev/null
+    wait_for 20 "(SELECT count(*) FROM plivo.message_logs WHERE status = 'failed') = 5"
+    check "$label: 5 failed" $?
+    reload_with "plivo.auth_token = '$SIM_AUTH_TOKEN'"
+    reload_with "plivo.retry_base_delay = '1h'" "plivo.retry_max_delay = '1h'"
+    sim_config '{"fail_next": [{"kind": "error_500", "count": 5}]}'
+    sql "INSERT INTO plivo.message_logs (recipient, message_text)
+         SELECT '+1415555' || (5000 + n), 'retrying-' || n FROM generate_series(1, 5) n" >/dev/null
+    wait_for 20 "(SELECT count(*) FROM plivo.message_logs WHERE status = 'retrying') = 5"
+    check "$label: 5 retrying" $?
+    # Longer than the answer takes, so that an unknown outcome does not wait the hour too.
+    reload_with "plivo.request_timeout = '10s'"
+    sim_config '{"latency_ms": 3000}'
+    sql "INSERT INTO plivo.message_logs (recipient, message_text)
+         SELECT '+1415555' || (6000 + n), 'on-the-wire-' || n FROM generate_series(1, 5) n" >/dev/null
+    wait_for 10 "(SELECT count(*) FROM plivo.message_logs WHERE status = 'sending') = 5"
+    check "$label: 5 on the wire" $?
+    reload_with "plivo.paused = on"
+    sql "INSERT INTO plivo.message_logs (recipient, message_text)
+         SELECT '+1415555' || (7000 + n), 'queued-' || n FROM generate_series(1, 10) n" >/dev/null
+    expect_eq "$label: messages in every status" \
+        "delivered=$(sql "SELECT count(*) FROM plivo.message_logs WHERE status = 'delivered'") failed=5 queued=10 retrying=5 sending=5 sent=10 undelivered=$(sql "SELECT count(*) FROM plivo.message_logs WHERE status = 'undelivered'")" \
+        "$(sql "SELECT string_agg(status || '=' || n, ' ' ORDER BY status)
+                FROM (SELECT status, count(*) n FROM plivo.message_logs GROUP BY status) s")"
+}
+
+# finished_digest: one md5 of what must survive an upgrade as it was: the finished
+# messages (delivered, undelivered, failed), their events, and every delivery report.
+finished_digest() {
+    sql "SELECT md5(string_agg(row_text, ',' ORDER BY row_text)) FROM (
+           SELECT m::text AS row_text FROM plivo.message_logs m
+           WHERE status IN ('delivered', 'undelivered', 'failed')
+           UNION ALL SELECT e::text FROM plivo.message_events e JOIN plivo.message_logs m
+             ON m.id = e.message_id WHERE m.status IN ('delivered', 'undelivered', 'failed')
+           UNION ALL SELECT r::text FROM plivo.delivery_reports r) everything"
+}
+
+# check_every_status_ends_sent LABEL: after fill_every_status and an upgrade, with the
+# worker running and unpaused: the interrupted, the queued and (when their hour is cut
+# short) the retrying end sent, each accepted once, the sent ones not sent again.
+check_every_status_ends_sent() {
+    local label="$1"
+    wait_for 60 "(SELECT count(*) FROM plivo.message_logs WHERE status IN ('queued', 'sending')) = 0 AND
+                 (SELECT count(*) FROM plivo.message_logs WHERE message_text LIKE 'on-the-wire-%' AND status = 'sent') = 5 AND
+                 (SELECT count(*) FROM plivo.message_logs WHERE message_text LIKE 'queued-%' AND status = 'sent') = 10"
+    check "$label: the 5 on the wire and the 10 queued end sent" $?
+    sql "UPDATE plivo.message_logs SET next_attempt_at = now() WHERE status = 'retrying'" >/dev/null
+    wait_for 30 "(SELECT count(*) FROM plivo.message_logs WHERE message_text LIKE 'retrying-%' AND status = 'sent') = 5"
+    check "$label: the 5 retrying end sent" $?
+    expect_eq "$label: no duplicate at the simulator" 0 "$(sim_stat duplicates)"
+    expect_eq "$label: each message accepted once (30 + 10 + 5 + 5 + 10)" 60 "$(sim_stat distinct_accepted)"
+    expect_eq "$label: every accepted message has its own uuid" 60 \
+        "$(sql "SELECT count(DISTINCT plivo_message_uuid) FROM plivo.message_logs")"
+    expect_eq "$label: the sent ones were not sent again" 0 \
+        "$(sql "SELECT count(*) FROM plivo.message_logs WHERE message_text LIKE 'sent-%' AND attempts <> 1")"
+}
