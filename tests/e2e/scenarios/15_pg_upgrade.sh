@@ -20,7 +20,6 @@ sim_reset
 PG_BIN="$old_bin" start_e2e_cluster "$old_dir"
 expect_eq "$label: the old server is $old_major" "$old_major" \
     "$(sql "SELECT current_setting('server_version_num')::int / 10000")"
-old_port="$PGPORT"
 
 fill_every_status "$label"
 before_digest="$(finished_digest)"
@@ -59,7 +58,7 @@ expect_eq "$label: the new server is $PG_MAJOR" "$PG_MAJOR" \
 expect_eq "$label: the extension came along" \
     "$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$REPO_ROOT/sql/pg_plivo.control")" \
     "$(sql "SELECT extversion FROM pg_extension WHERE extname = 'pg_plivo'")"
-expect_eq "$label: finished messages, every event and report unchanged" \
+expect_eq "$label: finished messages, their events and every report unchanged" \
     "$before_digest" "$(finished_digest)"
 wait_for 30 "(SELECT running FROM plivo.worker_status())"
 check "$label: the worker runs on the new server" $?
