@@ -169,12 +169,13 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION plivo.handle_status_callback(
-    url text,
-    params jsonb,
-    headers jsonb,
-    method text DEFAULT 'POST')
-RETURNS jsonb
+-- The check every webhook from Plivo passes before it may write anything: the fields
+-- and headers are JSON objects, the signature is valid (V3, else V2; never a downgrade),
+-- and a V2 nonce is not reused with other fields. Raises 22023 or 28000; returns the
+-- signature version that passed.
+CREATE FUNCTION plivo._check_webhook_request(
+    url text, params jsonb, headers jsonb, method text)
+RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 SET search_path = ''
 AS $$
@@ -210,7 +211,21 @@ BEGIN
             END IF;
         END IF;
     END IF;
+    RETURN checked.version;
+END
+$$;
 
+CREATE FUNCTION plivo.handle_status_callback(
+    url text,
+    params jsonb,
+    headers jsonb,
+    method text DEFAULT 'POST')
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+SET search_path = ''
+AS $$
+BEGIN
+    PERFORM plivo._check_webhook_request(url, params, headers, method);
     -- Ordered with the worker recording uuids (it holds this lock exclusively meanwhile):
     -- either the worker sees this report when it records the uuid, or this report sees
     -- the recorded uuid. Never neither.

@@ -9,6 +9,7 @@ ALTER TABLE plivo.message_logs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE plivo.message_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE plivo.delivery_reports ENABLE ROW LEVEL SECURITY;
 ALTER TABLE plivo.webhook_nonces ENABLE ROW LEVEL SECURITY;
+ALTER TABLE plivo.inbound_messages ENABLE ROW LEVEL SECURITY;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA plivo FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA plivo FROM PUBLIC;
@@ -34,7 +35,10 @@ BEGIN
             plivo.handle_status_callback(text, jsonb, jsonb, text),
             plivo._verify_webhook(text, jsonb, jsonb, text),
             plivo._status_rank(text),
-            plivo._apply_report(jsonb, bigint)
+            plivo._apply_report(jsonb, bigint),
+            plivo._check_webhook_request(text, jsonb, jsonb, text),
+            plivo.handle_inbound_message(text, jsonb, jsonb, text),
+            plivo._inbound_number(text)
             TO service_role;
         CREATE POLICY message_logs_service_role ON plivo.message_logs
             FOR ALL TO service_role USING (true) WITH CHECK (true);
@@ -48,6 +52,11 @@ BEGIN
             FOR ALL TO service_role USING (true) WITH CHECK (true);
         CREATE POLICY webhook_nonces_service_role ON plivo.webhook_nonces
             FOR ALL TO service_role USING (true) WITH CHECK (true);
+        -- handle_inbound_message() runs as its caller and stores each message once.
+        GRANT SELECT, INSERT ON plivo.inbound_messages TO service_role;
+        CREATE POLICY inbound_messages_service_role ON plivo.inbound_messages
+            FOR ALL TO service_role USING (true) WITH CHECK (true);
+        GRANT SELECT ON plivo.conversations TO service_role;
     END IF;
 
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'authenticated') THEN
