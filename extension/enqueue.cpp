@@ -226,6 +226,61 @@ void check_idempotency_key(const std::optional<std::string>& key) {
     }
 }
 
+constexpr const char* kOptedOutSql =
+    "SELECT EXISTS (SELECT FROM plivo.opt_outs o WHERE o.recipient OPERATOR(pg_catalog.=) $1"
+    " AND (o.sender IS NULL OR o.sender OPERATOR(pg_catalog.=) $2))";
+constexpr const char* kConsentGateSql = "SELECT plivo._consent_gate($1, $2, $3, $4)";
+SPIPlanPtr opted_out_plan = nullptr;
+SPIPlanPtr consent_gate_plan = nullptr;
+
+// plivo.opt_outs: a recipient who opted out gets nothing (PT451 from _consent_gate),
+// unless consent_override lets this one message through. The common case — no
+// opt-out, no override — costs one index probe and no PL/pgSQL. Run as the owner of
+// message_logs: the roles that enqueue may not read the ledger.
+void check_consent(Oid owner, const std::string& recipient, const std::string& sender,
+                   const std::optional<std::string>& consent_override, Datum message_id) {
+    pg_call([&] {
+        Oid caller = InvalidOid;
+        int security_context = 0;
+        GetUserIdAndSecContext(&caller, &security_context);
+        SetUserIdAndSecContext(owner, security_context | SECURITY_LOCAL_USERID_CHANGE);
+        PG_TRY();
+        {
+        SPI_connect();
+        Datum values[4] = {
+            PointerGetDatum(cstring_to_text_with_len(recipient.data(), recipient.size())),
+            PointerGetDatum(cstring_to_text_with_len(sender.data(), sender.size())), Datum(0),
+            message_id};
+        bool opted_out = false;
+        if (!consent_override) {
+            Oid types[2] = {TEXTOID, TEXTOID};
+            // read_only = false: a fresh snapshot sees an opt-out committed a moment ago.
+            int rc = SPI_execute_plan(prepare_once(opted_out_plan, kOptedOutSql, 2, types),
+                                      values, nullptr, false, 1);
+            if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "opt-out lookup failed");
+            bool isnull = false;
+            opted_out = DatumGetBool(
+                SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        }
+        if (opted_out || consent_override) {
+            Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID};
+            char nulls[4] = {' ', ' ', consent_override ? ' ' : 'n', ' '};
+            if (consent_override) {
+                values[2] = PointerGetDatum(cstring_to_text_with_len(consent_override->data(),
+                                                                     consent_override->size()));
+            }
+            int rc = SPI_execute_plan(prepare_once(consent_gate_plan, kConsentGateSql, 4, types),
+                                      values, nulls, false, 1);
+            if (rc != SPI_OK_SELECT) elog(ERROR, "consent check failed");
+        }
+        SPI_finish();
+        }
+        PG_FINALLY();
+        { SetUserIdAndSecContext(caller, security_context); }
+        PG_END_TRY();
+    });
+}
+
 Datum text_datum(const std::string& text) {
     return pg_call(
         [&] { return PointerGetDatum(cstring_to_text_with_len(text.data(), text.size())); });
@@ -282,6 +337,15 @@ extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
         enforce_hourly_quota(subject);
 
         check_idempotency_key(text_column(tuple, desc, column_number(desc, "idempotency_key")));
+
+        bool id_isnull = false;
+        Datum message_id = heap_getattr(tuple, column_number(desc, "id"), desc, &id_isnull);
+        if (id_isnull) {
+            throw plivo::InputError(plivo::InputErrorKind::NullValue, "id", "id must not be null",
+                                    "", "Leave id out of the INSERT: pg_plivo makes one.");
+        }
+        check_consent(trigger->tg_relation->rd_rel->relowner, valid.recipient, valid.sender,
+                      text_column(tuple, desc, column_number(desc, "consent_override")), message_id);
 
         struct Change {
             int attnum;

@@ -205,6 +205,52 @@ void define_settings() {
         "0 keeps them forever. Purged with plivo.purge_message_logs(), one batch per transaction.",
         &settings.retention_minutes, 0, 0, INT_MAX / 2, PGC_SIGHUP, GUC_UNIT_MIN, nullptr, nullptr,
         nullptr);
+    // Consent: superuser-only (PGC_SUSET), as a caller that could change them could
+    // also make a STOP not count.
+    static const struct config_enum_entry scope_options[] = {
+        {"all_senders", kOptOutAllSenders, false},
+        {"sender", kOptOutSender, false},
+        {nullptr, 0, false},
+    };
+    DefineCustomEnumVariable(
+        "plivo.opt_out_scope", "Which of our numbers an opt-out stops.",
+        "all_senders (default): every number texts the recipient no more, as the FCC's "
+        "\"revoke all\" rule asks; sender: only the number the opt-out was sent to.",
+        &settings.opt_out_scope, kOptOutAllSenders, scope_options, PGC_SUSET, 0, nullptr,
+        nullptr, nullptr);
+    DefineCustomStringVariable(
+        "plivo.opt_out_keywords", "Inbound messages that opt the sender out (comma-separated).",
+        "Compared with the whole message, case-folded and trimmed of spaces and punctuation. "
+        "Default: the FCC's words and Plivo's. Plivo's MessageIntent optout counts as well.",
+        &settings.opt_out_keywords,
+        "stop, stopall, stop all, end, quit, cancel, unsub, unsubscribe, revoke, opt out, "
+        "optout, opt-out",
+        PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "plivo.opt_in_keywords", "Inbound messages that opt the sender in again.",
+        "Comma-separated, compared as plivo.opt_out_keywords. Plivo's MessageIntent optin "
+        "counts as well.",
+        &settings.opt_in_keywords, "start, unstop", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "plivo.help_keywords", "Inbound messages answered with plivo.help_reply.",
+        "Comma-separated, compared as plivo.opt_out_keywords. Plivo's MessageIntent help "
+        "counts as well.",
+        &settings.help_keywords, "help, info", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "plivo.opt_out_reply", "SMS sent once to confirm an opt-out; empty sends none.",
+        "Sent through the queue from the number the opt-out was sent to, at most once per "
+        "opt-out.",
+        &settings.opt_out_reply, "", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "plivo.help_reply", "SMS answering HELP; empty sends none.",
+        "Sent through the queue, once per HELP message, also to recipients who opted out.",
+        &settings.help_reply, "", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "plivo.allow_transactional_override",
+        "Lets a message with consent_override = 'transactional' reach a recipient who opted out.",
+        "For messages the law does not count as marketing (a one-time password, a fraud "
+        "alert). Each use is recorded in plivo.consent_events.",
+        &settings.allow_transactional, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     // Set transaction-locally by pg_plivo's own code so that plivo.message_events can
     // say what caused a status change; an UPDATE without it is recorded as 'manual'.
     DefineCustomStringVariable("plivo.event_cause", "Cause recorded with status changes.",

@@ -29,7 +29,18 @@ struct Settings {
     int retention_minutes;           // the worker purges final messages older than this; 0: never
     int notify_on_enqueue;           // NotifyOnEnqueue
     bool paused;                     // the worker claims nothing new while set
+    int opt_out_scope;               // OptOutScope
+    char* opt_out_keywords;          // comma-separated; see consent_keywords.hpp
+    char* opt_in_keywords;
+    char* help_keywords;
+    char* opt_out_reply;             // '' sends no confirmation
+    char* help_reply;                // '' sends no answer to HELP
+    bool allow_transactional;        // consent_override 'transactional' may be used
 };
+
+// plivo.opt_out_scope: an opt-out stops every one of our numbers from texting the
+// recipient (the FCC's "revoke all"), or only the number it was sent to.
+enum OptOutScope { kOptOutAllSenders, kOptOutSender };
 
 // plivo.notify_on_enqueue: when an enqueuing transaction sends NOTIFY plivo_message_queued.
 // PostgreSQL serialises the commits of every notifying transaction in the cluster, so it

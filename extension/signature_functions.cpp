@@ -8,6 +8,7 @@
 #include "input_error.hpp"
 #include "json_inputs.hpp"
 #include "settings.hpp"
+#include "sql_arguments.hpp"
 #include "signature.hpp"
 #include "url.hpp"
 #include "webhook_headers.hpp"
@@ -20,23 +21,9 @@ PG_FUNCTION_INFO_V1(plivo_verify_webhook);
 namespace pg_plivo {
 namespace {
 
-std::optional<std::string> text_argument(FunctionCallInfo fcinfo, int index) {
-    if (PG_ARGISNULL(index)) return std::nullopt;
-    Datum value = PG_GETARG_DATUM(index);
-    char* cstring = pg_call([&] { return TextDatumGetCString(value); });
-    std::string result(cstring);
-    pfree(cstring);
-    return result;
-}
-
 std::string required_text(FunctionCallInfo fcinfo, int index, const char* field) {
-    auto value = text_argument(fcinfo, index);
-    if (!value) {
-        throw plivo::InputError(plivo::InputErrorKind::NullValue, field,
-                                std::string(field) + " must not be null", "",
-                                std::string("Pass the ") + field + " Plivo's request came with.");
-    }
-    return *value;
+    return pg_plivo::required_text(fcinfo, index, field,
+                                   std::string("Pass the ") + field + " Plivo's request came with.");
 }
 
 // A jsonb argument as Params (see plivo::params_from_json); empty when NULL.

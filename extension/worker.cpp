@@ -159,7 +159,8 @@ std::string copy_and_free(char* value) {
 // 50,000-message run: the claim took 4 ms).
 constexpr const char* kClaimSql =
     "WITH due AS ("
-    "  SELECT m.id, m.recipient, m.sender, m.message_type, m.next_attempt_at"
+    "  SELECT m.id, m.recipient, m.sender, m.message_type, m.next_attempt_at,"
+    "    m.consent_override, m.unsettled_since"
     "  FROM plivo.message_logs m"
     "  LEFT JOIN LATERAL (SELECT true AS found FROM plivo.message_logs o"
     "      WHERE o.recipient = m.recipient AND o.sender = m.sender"
@@ -170,12 +171,27 @@ constexpr const char* kClaimSql =
     "    AND rival.found IS NULL"
     "  ORDER BY m.next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED),"
     " first_of_pair AS ("
-    "  SELECT DISTINCT ON (recipient, sender, message_type) id FROM due"
-    "  ORDER BY recipient, sender, message_type, next_attempt_at, id)"
+    "  SELECT DISTINCT ON (recipient, sender, message_type) id, recipient, sender,"
+    "    consent_override, unsettled_since FROM due"
+    "  ORDER BY recipient, sender, message_type, next_attempt_at, id),"
+    // An opt-out that committed after the message was enqueued (plivo.opt_outs): the
+    // message is failed here instead of sent. One whose earlier attempt may have reached
+    // Plivo is settled first.
+    " consent AS ("
+    "  SELECT f.id, opt_out.id AS opt_out_id, opt_out.source FROM first_of_pair f"
+    "  LEFT JOIN LATERAL (SELECT o.id, o.source FROM plivo.opt_outs o"
+    "      WHERE f.consent_override IS NULL AND f.unsettled_since IS NULL"
+    "        AND o.recipient = f.recipient AND (o.sender IS NULL OR o.sender = f.sender)"
+    "      LIMIT 1) opt_out ON true),"
+    " refused AS ("
+    "  UPDATE plivo.message_logs m SET status = 'failed',"
+    "    last_error = pg_catalog.format('not sent: %s opted out (%s, plivo.opt_outs id %s)',"
+    "                                   m.recipient, c.source, c.opt_out_id)"
+    "  FROM consent c WHERE m.id = c.id AND c.opt_out_id IS NOT NULL)"
     " UPDATE plivo.message_logs m SET status = 'sending', attempts = m.attempts + 1,"
     "   last_attempt_at = pg_catalog.clock_timestamp(),"
     "   lease_expires_at = pg_catalog.clock_timestamp() + $2 * interval '1 millisecond'"
-    " FROM first_of_pair due WHERE m.id = due.id"
+    " FROM consent due WHERE m.id = due.id AND due.opt_out_id IS NULL"
     " RETURNING m.id::text, m.sender, m.recipient, m.message_type, m.message_text,"
     "   pg_catalog.array_to_string(m.media_urls, E'\\n'), m.callback_url, m.attempts,"
     "   pg_catalog.date_part('epoch', m.unsettled_since)";

@@ -55,6 +55,7 @@ CREATE TABLE plivo.message_logs (
     unsettled_since    timestamptz,
     last_error         text,
     last_http_status   integer,
+    consent_override   text,
     CONSTRAINT message_logs_status_check CHECK (status IS NOT NULL AND status IN (
         'queued', 'sending', 'retrying', 'sent', 'delivered', 'undelivered', 'failed', 'rejected')),
     CONSTRAINT message_logs_message_type_check CHECK (message_type IN ('sms', 'mms')),
@@ -63,7 +64,9 @@ CREATE TABLE plivo.message_logs (
     CONSTRAINT message_logs_sent_has_uuid_check CHECK (
         status NOT IN ('sent', 'delivered', 'undelivered') OR plivo_message_uuid IS NOT NULL),
     CONSTRAINT message_logs_sending_has_lease_check CHECK (
-        status <> 'sending' OR lease_expires_at IS NOT NULL)
+        status <> 'sending' OR lease_expires_at IS NOT NULL),
+    CONSTRAINT message_logs_consent_override_check CHECK (
+        consent_override IN ('opt_out_confirmation', 'help_reply', 'transactional'))
 );
 
 COMMENT ON TABLE plivo.message_logs IS
@@ -87,6 +90,8 @@ COMMENT ON COLUMN plivo.message_logs.lease_expires_at IS 'While sending: until w
 COMMENT ON COLUMN plivo.message_logs.unsettled_since IS 'Set when an attempt may have reached Plivo without a known answer: the next attempt first looks the message up in Plivo';
 COMMENT ON COLUMN plivo.message_logs.last_error IS 'Why the last attempt did not succeed';
 COMMENT ON COLUMN plivo.message_logs.last_http_status IS 'HTTP status of Plivo''s last answer';
+COMMENT ON COLUMN plivo.message_logs.consent_override IS
+    'Sent although the recipient opted out: opt_out_confirmation or help_reply (pg_plivo''s own replies), or transactional (when plivo.allow_transactional_override is on); recorded in plivo.consent_events';
 
 -- The queue: what the dispatcher claims next.
 CREATE INDEX message_logs_due_idx ON plivo.message_logs (next_attempt_at)

@@ -30,8 +30,14 @@ CREATE TABLE plivo.inbound_messages (
     intent          text,
     powerpack_uuid  text,
     params          jsonb NOT NULL,
-    received_at     timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
-    CONSTRAINT inbound_messages_message_uuid_key UNIQUE (message_uuid)
+    -- The transaction's time, as message_logs.created_at: a reply enqueued with it is
+    -- never older than what it answers.
+    received_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    consent_action  text,
+    reply_message_id uuid,
+    CONSTRAINT inbound_messages_message_uuid_key UNIQUE (message_uuid),
+    CONSTRAINT inbound_messages_consent_action_check CHECK (
+        consent_action IN ('opt_out', 'opt_in', 'help'))
 );
 COMMENT ON TABLE plivo.inbound_messages IS
     'Every signed inbound message, once per MessageUUID: who wrote (from_number) to which of our numbers (to_number), what, and Plivo''s fields as received (params)';
@@ -45,6 +51,10 @@ COMMENT ON COLUMN plivo.inbound_messages.media_urls IS
     'The MediaN fields in order (Plivo numbers them from 0 or from 1; both are read)';
 COMMENT ON COLUMN plivo.inbound_messages.intent IS
     'Plivo''s MessageIntent: optout, optin, help, or NULL';
+COMMENT ON COLUMN plivo.inbound_messages.consent_action IS
+    'What pg_plivo did with it: opt_out, opt_in or help (by its keyword settings or Plivo''s intent), or NULL';
+COMMENT ON COLUMN plivo.inbound_messages.reply_message_id IS
+    'The reply it got through the queue (opt-out confirmation or HELP answer), in plivo.message_logs';
 -- A conversation is a number pair: (to_number, from_number) here is (sender, recipient)
 -- in message_logs.
 CREATE INDEX inbound_messages_pair_idx
@@ -66,6 +76,7 @@ DECLARE
     inbound_uuid text;
     stored_id bigint;
     media text[];
+    consent record;
 BEGIN
     PERFORM plivo._check_webhook_request(url, params, headers, method);
 
@@ -116,12 +127,18 @@ BEGIN
         RETURN pg_catalog.jsonb_build_object('result', 'duplicate', 'id', stored_id,
                                              'message_uuid', inbound_uuid);
     END IF;
+    consent := plivo._apply_inbound_consent(
+        stored_id, plivo._inbound_number(params ->> 'From'), plivo._inbound_number(params ->> 'To'),
+        coalesce(NULLIF(params ->> 'Text', ''), NULLIF(params ->> 'Body', '')),
+        NULLIF(pg_catalog.lower(pg_catalog.btrim(params ->> 'MessageIntent')), ''));
     RETURN pg_catalog.jsonb_build_object('result', 'stored', 'id', stored_id,
-                                         'message_uuid', inbound_uuid);
+                                         'message_uuid', inbound_uuid,
+                                         'consent', consent.action,
+                                         'reply_message_id', consent.reply_message_id);
 END
 $$;
 COMMENT ON FUNCTION plivo.handle_inbound_message(text, jsonb, jsonb, text) IS
-    'Checks a Plivo inbound message''s signature (V3, else V2) and stores it once in plivo.inbound_messages: returns {"result": stored|duplicate, "id": ..., "message_uuid": ...}';
+    'Checks a Plivo inbound message''s signature (V3, else V2), stores it once in plivo.inbound_messages and applies STOP/START/HELP (plivo.opt_outs): returns {"result": stored|duplicate, "id", "message_uuid", "consent", "reply_message_id"}';
 
 -- Both directions of every conversation, a number pair (our number, theirs), in time
 -- order within the pair: what was sent (message_logs) and what came back.
@@ -135,4 +152,4 @@ CREATE VIEW plivo.conversations WITH (security_invoker = true) AS
            i.media_urls, 'received', NULL, i.id
     FROM plivo.inbound_messages i;
 COMMENT ON VIEW plivo.conversations IS
-    'Messages sent (outbound, from plivo.message_logs) and received (inbound, from plivo.inbound_messages) by number pair; filter on our_number and their_number, order by at';
+    'Messages sent (outbound, from plivo.message_logs) and received (inbound, from plivo.inbound_messages) by number pair; filter on our_number and their_number, order by at, direction (a reply has the time of what it answers)';

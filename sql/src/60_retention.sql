@@ -12,7 +12,8 @@
 -- later run), deletes their delivery reports and events, then the messages. Batches
 -- walk message_logs_created_at_idx forward from where the previous batch stopped, so
 -- the rows already deleted in this transaction are not scanned again. Then delivery
--- reports that matched no message, and V2 webhook nonces, older than the same cutoff.
+-- reports that matched no message, V2 webhook nonces and inbound messages, older than
+-- the same cutoff. The consent ledger is never purged.
 -------------------------------------------------------------------------------
 -- SECURITY DEFINER: the audit trail (message_events) is not deletable by any role but
 -- its owner; this function is the one way to retire it, and only service_role (and
@@ -130,9 +131,26 @@ BEGIN
         EXIT WHEN deleted < batch_size;
         resume_from := batch_last;
     END LOOP;
+    -- Inbound messages go by their age too. The consent ledger (opt_outs and
+    -- consent_events) is kept: it is the record of who said STOP, and when.
+    resume_from := '-infinity';
+    LOOP
+        WITH gone AS (
+            DELETE FROM plivo.inbound_messages i
+            WHERE i.ctid = ANY (ARRAY(
+                SELECT o.ctid FROM plivo.inbound_messages o
+                WHERE o.received_at >= resume_from AND o.received_at < cutoff
+                ORDER BY o.received_at
+                LIMIT batch_size))
+            RETURNING i.received_at)
+        SELECT pg_catalog.count(*), pg_catalog.max(g.received_at) INTO deleted, batch_last
+        FROM gone g;
+        EXIT WHEN deleted < batch_size;
+        resume_from := batch_last;
+    END LOOP;
     RETURN purged;
 END
 $$;
 
 COMMENT ON FUNCTION plivo.purge_message_logs(interval, integer, integer) IS
-    'Deletes messages in a final status (sent, delivered, undelivered, failed, rejected) created more than older_than ago, with their events and delivery reports (and unmatched delivery reports and webhook nonces older than that), batch_size messages per DELETE (at most max_batches batches when given), skipping rows locked by others; returns how many messages were deleted';
+    'Deletes messages in a final status (sent, delivered, undelivered, failed, rejected) created more than older_than ago, with their events and delivery reports (and unmatched delivery reports, webhook nonces and inbound messages older than that; never opt-outs), batch_size messages per DELETE (at most max_batches batches when given), skipping rows locked by others; returns how many messages were deleted';

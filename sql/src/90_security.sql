@@ -10,6 +10,8 @@ ALTER TABLE plivo.message_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE plivo.delivery_reports ENABLE ROW LEVEL SECURITY;
 ALTER TABLE plivo.webhook_nonces ENABLE ROW LEVEL SECURITY;
 ALTER TABLE plivo.inbound_messages ENABLE ROW LEVEL SECURITY;
+ALTER TABLE plivo.opt_outs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE plivo.consent_events ENABLE ROW LEVEL SECURITY;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA plivo FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA plivo FROM PUBLIC;
@@ -38,7 +40,14 @@ BEGIN
             plivo._apply_report(jsonb, bigint),
             plivo._check_webhook_request(text, jsonb, jsonb, text),
             plivo.handle_inbound_message(text, jsonb, jsonb, text),
-            plivo._inbound_number(text)
+            plivo._inbound_number(text),
+            plivo._apply_inbound_consent(bigint, text, text, text, text),
+            plivo.opt_out(text, text, text),
+            plivo.opt_in(text, text),
+            plivo._phone_number(text, text),
+            plivo._call_source(),
+            plivo._record_opt_out(text, text, text, text, bigint, uuid),
+            plivo._record_opt_in(text, text, text, text, bigint)
             TO service_role;
         CREATE POLICY message_logs_service_role ON plivo.message_logs
             FOR ALL TO service_role USING (true) WITH CHECK (true);
@@ -57,6 +66,13 @@ BEGIN
         CREATE POLICY inbound_messages_service_role ON plivo.inbound_messages
             FOR ALL TO service_role USING (true) WITH CHECK (true);
         GRANT SELECT ON plivo.conversations TO service_role;
+        -- The consent ledger: read by service_role, written only through opt_out(),
+        -- opt_in() and handle_inbound_message() (as the ledger's owner).
+        GRANT SELECT ON plivo.opt_outs, plivo.consent_events, plivo.opt_out_stats TO service_role;
+        CREATE POLICY opt_outs_service_role ON plivo.opt_outs
+            FOR SELECT TO service_role USING (true);
+        CREATE POLICY consent_events_service_role ON plivo.consent_events
+            FOR SELECT TO service_role USING (true);
     END IF;
 
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'authenticated') THEN

@@ -135,12 +135,12 @@ FROM plivo.queue_health;
 --   a5     failed after Plivo accepted it (has a uuid), error 30, sent after 10 s
 --   a6, a7 failed, Plivo refused them: error http_400, no uuid, never sent
 --   a8     still queued
---   a9     rejected by Plivo after it accepted it, error 200, sent after 12 s
+--   a9     rejected by Plivo after it accepted it, error 100, sent after 12 s
 --   a10    failed, no uuid, error 9999 (a code Plivo does not list)
 -- enqueued 10; sent 6 (a1-a5, a9); delivered 3, undelivered 1, failed 4, rejected 1;
 -- delivery rate 3/4 = 0.7500; time to sent over 2,4,6,8,10,12 s: median 7 s,
 -- p95 = 10 + 0.75 * 2 = 11.5 s; time to delivered over 10,20,30 s: median 20 s,
--- p95 = 20 + 0.9 * 10 = 29 s; top codes: 30 (2), http_400 (2), 200 (1) — 9999 (1) is
+-- p95 = 20 + 0.9 * 10 = 29 s; top codes: 30 (2), http_400 (2), 100 (1) — 9999 (1) is
 -- fourth, 000 is no error.
 --
 -- +14155552672 on 2024-03-02: c1 created at 00:00:00 UTC exactly, undelivered with 9999:
@@ -164,7 +164,7 @@ INSERT INTO spec VALUES
     ('a6',  '+14155552672', '2024-03-01 10:05:00+00', 'failed',      false, 'http_400', NULL,   '2 s'),
     ('a7',  '+14155552672', '2024-03-01 10:06:00+00', 'failed',      false, 'http_400', NULL,   '2 s'),
     ('a8',  '+14155552672', '2024-03-01 10:07:00+00', 'queued',      false, NULL,       NULL,   NULL),
-    ('a9',  '+14155552672', '2024-03-01 10:08:00+00', 'rejected',    true,  '200',      '12 s', '90 s'),
+    ('a9',  '+14155552672', '2024-03-01 10:08:00+00', 'rejected',    true,  '100',      '12 s', '90 s'),
     ('a10', '+14155552672', '2024-03-01 10:09:00+00', 'failed',      false, '9999',     NULL,   '2 s'),
     ('c1',  '+14155552672', '2024-03-02 00:00:00+00', 'undelivered', true,  '9999',     '5 s',  '50 s'),
     ('b1',  '+14155552673', '2024-03-01 23:30:00-08', 'sent',        true,  NULL,       '3 s',  NULL),
