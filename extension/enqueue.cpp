@@ -63,7 +63,8 @@ constexpr WorkerColumn kWorkerColumns[] = {
 // only when the table is altered, and then the check sends us to look it up again.
 // (Every row looks up some twenty columns; SPI_fnumber compares each with every name.)
 // Keyed by the name's address: the callers pass string literals.
-int column_number(TupleDesc desc, const char* name) {
+// 0 when there is no such column.
+int find_column(TupleDesc desc, const char* name) {
     static std::unordered_map<const char*, int> known;
     if (auto entry = known.find(name); entry != known.end() && entry->second <= desc->natts) {
         Form_pg_attribute column = TupleDescAttr(desc, entry->second - 1);
@@ -71,9 +72,15 @@ int column_number(TupleDesc desc, const char* name) {
             return entry->second;
     }
     int attnum = SPI_fnumber(desc, name);
+    if (attnum <= 0) return 0;
+    known[name] = attnum;
+    return attnum;
+}
+
+int column_number(TupleDesc desc, const char* name) {
+    int attnum = find_column(desc, name);
     if (attnum <= 0)
         throw std::logic_error(std::string("plivo.message_logs has no column ") + name);
-    known[name] = attnum;
     return attnum;
 }
 
@@ -338,14 +345,19 @@ extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
 
         check_idempotency_key(text_column(tuple, desc, column_number(desc, "idempotency_key")));
 
-        bool id_isnull = false;
-        Datum message_id = heap_getattr(tuple, column_number(desc, "id"), desc, &id_isnull);
-        if (id_isnull) {
-            throw plivo::InputError(plivo::InputErrorKind::NullValue, "id", "id must not be null",
-                                    "", "Leave id out of the INSERT: pg_plivo makes one.");
+        // Without consent_override the schema predates the consent ledger (the library
+        // was updated, ALTER EXTENSION UPDATE has not run yet): there is nothing to check.
+        if (int override_col = find_column(desc, "consent_override"); override_col > 0) {
+            bool id_isnull = false;
+            Datum message_id = heap_getattr(tuple, column_number(desc, "id"), desc, &id_isnull);
+            if (id_isnull) {
+                throw plivo::InputError(plivo::InputErrorKind::NullValue, "id",
+                                        "id must not be null", "",
+                                        "Leave id out of the INSERT: pg_plivo makes one.");
+            }
+            check_consent(trigger->tg_relation->rd_rel->relowner, valid.recipient, valid.sender,
+                          text_column(tuple, desc, override_col), message_id);
         }
-        check_consent(trigger->tg_relation->rd_rel->relowner, valid.recipient, valid.sender,
-                      text_column(tuple, desc, column_number(desc, "consent_override")), message_id);
 
         struct Change {
             int attnum;

@@ -157,19 +157,30 @@ std::string copy_and_free(char* value) {
 // through a bitmap scan, which also reads the dead index entries of every message sent
 // since the last vacuum and never prunes them (25,000 entries for 212 rows in a
 // 50,000-message run: the claim took 4 ms).
-constexpr const char* kClaimSql =
-    "WITH due AS ("
-    "  SELECT m.id, m.recipient, m.sender, m.message_type, m.next_attempt_at,"
-    "    m.consent_override, m.unsettled_since"
-    "  FROM plivo.message_logs m"
-    "  LEFT JOIN LATERAL (SELECT true AS found FROM plivo.message_logs o"
-    "      WHERE o.recipient = m.recipient AND o.sender = m.sender"
-    "        AND o.message_type = m.message_type AND " PLIVO_OUTCOME_OPEN("o")
-    "        AND o.id <> m.id AND (o.status = 'sending' OR m.unsettled_since IS NULL)"
-    "      LIMIT 1) rival ON true"
-    "  WHERE m.status IN ('queued', 'retrying') AND m.next_attempt_at <= pg_catalog.now()"
-    "    AND rival.found IS NULL"
+// The claim's candidates: `columns` are more of each due row's columns to carry along.
+#define PLIVO_CLAIM_DUE(columns)                                                            \
+    "WITH due AS ("                                                                         \
+    "  SELECT m.id, m.recipient, m.sender, m.message_type, m.next_attempt_at" columns        \
+    "  FROM plivo.message_logs m"                                                           \
+    "  LEFT JOIN LATERAL (SELECT true AS found FROM plivo.message_logs o"                   \
+    "      WHERE o.recipient = m.recipient AND o.sender = m.sender"                         \
+    "        AND o.message_type = m.message_type AND " PLIVO_OUTCOME_OPEN("o")              \
+    "        AND o.id <> m.id AND (o.status = 'sending' OR m.unsettled_since IS NULL)"      \
+    "      LIMIT 1) rival ON true"                                                          \
+    "  WHERE m.status IN ('queued', 'retrying') AND m.next_attempt_at <= pg_catalog.now()" \
+    "    AND rival.found IS NULL"                                                           \
     "  ORDER BY m.next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED),"
+#define PLIVO_CLAIM_SET                                                                     \
+    " UPDATE plivo.message_logs m SET status = 'sending', attempts = m.attempts + 1,"       \
+    "   last_attempt_at = pg_catalog.clock_timestamp(),"                                   \
+    "   lease_expires_at = pg_catalog.clock_timestamp() + $2 * interval '1 millisecond'"
+#define PLIVO_CLAIM_RETURNING                                                               \
+    " RETURNING m.id::text, m.sender, m.recipient, m.message_type, m.message_text,"         \
+    "   pg_catalog.array_to_string(m.media_urls, E'\\n'), m.callback_url, m.attempts,"    \
+    "   pg_catalog.date_part('epoch', m.unsettled_since)"
+
+constexpr const char* kClaimSql =
+    PLIVO_CLAIM_DUE(", m.consent_override, m.unsettled_since")
     " first_of_pair AS ("
     "  SELECT DISTINCT ON (recipient, sender, message_type) id, recipient, sender,"
     "    consent_override, unsettled_since FROM due"
@@ -188,13 +199,20 @@ constexpr const char* kClaimSql =
     "    last_error = pg_catalog.format('not sent: %s opted out (%s, plivo.opt_outs id %s)',"
     "                                   m.recipient, c.source, c.opt_out_id)"
     "  FROM consent c WHERE m.id = c.id AND c.opt_out_id IS NOT NULL)"
-    " UPDATE plivo.message_logs m SET status = 'sending', attempts = m.attempts + 1,"
-    "   last_attempt_at = pg_catalog.clock_timestamp(),"
-    "   lease_expires_at = pg_catalog.clock_timestamp() + $2 * interval '1 millisecond'"
+    PLIVO_CLAIM_SET
     " FROM consent due WHERE m.id = due.id AND due.opt_out_id IS NULL"
-    " RETURNING m.id::text, m.sender, m.recipient, m.message_type, m.message_text,"
-    "   pg_catalog.array_to_string(m.media_urls, E'\\n'), m.callback_url, m.attempts,"
-    "   pg_catalog.date_part('epoch', m.unsettled_since)";
+    PLIVO_CLAIM_RETURNING;
+
+// The schema of pg_plivo before 0.3.0 has no consent ledger; the worker runs this claim
+// until ALTER EXTENSION pg_plivo UPDATE has run.
+constexpr const char* kClaimWithoutConsentSql =
+    PLIVO_CLAIM_DUE("")
+    " first_of_pair AS ("
+    "  SELECT DISTINCT ON (recipient, sender, message_type) id FROM due"
+    "  ORDER BY recipient, sender, message_type, next_attempt_at, id)"
+    PLIVO_CLAIM_SET
+    " FROM first_of_pair due WHERE m.id = due.id"
+    PLIVO_CLAIM_RETURNING;
 
 // Writes the engine's decisions back, in place, in one statement. Each row is found by
 // its primary key: $3 lists the ids, so that the rows are read through the key whatever
@@ -263,6 +281,7 @@ constexpr const char* kUnsettledRivalsSql =
 // The prepared statements, kept across transactions.
 struct Plans {
     SPIPlanPtr claim = nullptr;
+    bool claim_checks_consent = false;  // which of the two claims `claim` holds
     SPIPlanPtr apply_updates = nullptr;
     SPIPlanPtr recover = nullptr;
     SPIPlanPtr next_due = nullptr;
@@ -489,10 +508,20 @@ StepOutput run_step(const StepInput& input) {
         uint64 rows = pg_call([&] {
             Oid types[2] = {INT4OID, INT4OID};
             set_event_cause("claim");
+            // ALTER EXTENSION UPDATE may have brought the ledger in since the last claim.
+            Oid schema = get_namespace_oid("plivo", true);
+            bool has_ledger = OidIsValid(schema) && OidIsValid(get_relname_relid("opt_outs", schema));
+            if (plans.claim && plans.claim_checks_consent != has_ledger) {
+                SPI_freeplan(plans.claim);
+                plans.claim = nullptr;
+            }
+            plans.claim_checks_consent = has_ledger;
             Datum values[2] = {Int32GetDatum(static_cast<int32>(limit)),
                                Int32GetDatum(effective_lease_ms())};
-            int rc = SPI_execute_plan(prepare_once(plans.claim, kClaimSql, 2, types), values,
-                                      nullptr, false, 0);
+            int rc = SPI_execute_plan(
+                prepare_once(plans.claim, has_ledger ? kClaimSql : kClaimWithoutConsentSql, 2,
+                             types),
+                values, nullptr, false, 0);
             if (rc != SPI_OK_UPDATE_RETURNING) elog(ERROR, "pg_plivo: claim failed: %d", rc);
             return SPI_processed;
         });
