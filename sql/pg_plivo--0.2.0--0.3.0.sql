@@ -545,8 +545,12 @@ BEGIN
     RETURN NULL;
 END
 $$;
+-- Not for our own replies: Plivo may block the confirmation of an opt-out it knows too,
+-- and such a late report must not opt out again someone who has since texted START.
 CREATE TRIGGER message_logs_error_200_opt_out AFTER UPDATE OF error_code ON plivo.message_logs
-    FOR EACH ROW WHEN (NEW.error_code = '200' AND OLD.error_code IS DISTINCT FROM '200')
+    FOR EACH ROW WHEN (NEW.error_code = '200' AND OLD.error_code IS DISTINCT FROM '200'
+                       AND NEW.consent_override IS DISTINCT FROM 'opt_out_confirmation'
+                       AND NEW.consent_override IS DISTINCT FROM 'help_reply')
     EXECUTE FUNCTION plivo._opt_out_on_error_200();
 
 -- What an inbound message means for consent, and the reply it gets: called by
