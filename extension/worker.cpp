@@ -180,27 +180,33 @@ std::string copy_and_free(char* value) {
     "   pg_catalog.date_part('epoch', m.unsettled_since)"
 
 constexpr const char* kClaimSql =
-    PLIVO_CLAIM_DUE(", m.consent_override, m.unsettled_since")
+    PLIVO_CLAIM_DUE(", m.consent_override, m.unsettled_since, m.created_at")
     " first_of_pair AS ("
     "  SELECT DISTINCT ON (recipient, sender, message_type) id, recipient, sender,"
-    "    consent_override, unsettled_since FROM due"
+    "    consent_override, unsettled_since, created_at FROM due"
     "  ORDER BY recipient, sender, message_type, next_attempt_at, id),"
     // An opt-out that committed after the message was enqueued (plivo.opt_outs): the
     // message is failed here instead of sent. One whose earlier attempt may have reached
-    // Plivo is settled first.
+    // Plivo is settled first. The confirmation of an opt-out may only go out within 5
+    // minutes of it (47 CFR 64.1200): later, it is failed too.
     " consent AS ("
-    "  SELECT f.id, opt_out.id AS opt_out_id, opt_out.source FROM first_of_pair f"
+    "  SELECT f.id, CASE WHEN opt_out.id IS NOT NULL THEN pg_catalog.format("
+    "      'not sent: %s opted out (%s, plivo.opt_outs id %s)', f.recipient, opt_out.source,"
+    "      opt_out.id)"
+    "    WHEN f.consent_override = 'opt_out_confirmation' AND f.unsettled_since IS NULL"
+    "      AND f.created_at < pg_catalog.now() - interval '5 minutes'"
+    "    THEN 'not sent: an opt-out confirmation may only be sent within 5 minutes' END"
+    "    AS refusal"
+    "  FROM first_of_pair f"
     "  LEFT JOIN LATERAL (SELECT o.id, o.source FROM plivo.opt_outs o"
     "      WHERE f.consent_override IS NULL AND f.unsettled_since IS NULL"
     "        AND o.recipient = f.recipient AND (o.sender IS NULL OR o.sender = f.sender)"
     "      LIMIT 1) opt_out ON true),"
     " refused AS ("
-    "  UPDATE plivo.message_logs m SET status = 'failed',"
-    "    last_error = pg_catalog.format('not sent: %s opted out (%s, plivo.opt_outs id %s)',"
-    "                                   m.recipient, c.source, c.opt_out_id)"
-    "  FROM consent c WHERE m.id = c.id AND c.opt_out_id IS NOT NULL)"
+    "  UPDATE plivo.message_logs m SET status = 'failed', last_error = c.refusal"
+    "  FROM consent c WHERE m.id = c.id AND c.refusal IS NOT NULL)"
     PLIVO_CLAIM_SET
-    " FROM consent due WHERE m.id = due.id AND due.opt_out_id IS NULL"
+    " FROM consent due WHERE m.id = due.id AND due.refusal IS NULL"
     PLIVO_CLAIM_RETURNING;
 
 // The schema of pg_plivo before 0.3.0 has no consent ledger; the worker runs this claim
