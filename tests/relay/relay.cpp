@@ -1,14 +1,16 @@
-// plivo_relay: what a Supabase Edge Function does with Plivo's delivery reports, as a
-// small HTTP server for the end-to-end tests. Each report (POST form or GET query, on
-// any path) becomes one call
-//   SELECT plivo.handle_status_callback(url, params, headers, method)
+// plivo_relay: what a Supabase Edge Function does with Plivo's delivery reports and
+// inbound messages, as a small HTTP server for the end-to-end tests. Each request
+// (POST form or GET query) becomes one call
+//   SELECT plivo.handle_inbound_message(url, params, headers, method)   on --inbound-path
+//   SELECT plivo.handle_status_callback(url, params, headers, method)   on any other path
 // over libpq, one connection per server thread: url = --public-url plus the request's
 // query exactly as received (the URL Plivo was told to call, which the signature
 // covers), params = the decoded form (POST) or query (GET) fields, headers = every
 // request header. The answer is
-// 200 with the function's JSON, 403 when it rejects the signature (SQLSTATE 28000), 500
-// on any other error (Plivo, and the simulator, then retry). GET /_relay/stats counts
-// the outcomes. Listens on 127.0.0.1 only.
+// 200 with the function's JSON, 403 when it rejects the signature (SQLSTATE 28000), 400
+// for an inbound message it refuses as malformed (22023), 500 on any other error
+// (Plivo, and the simulator, then retry). GET /_relay/stats counts the outcomes.
+// Listens on 127.0.0.1 only.
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -41,14 +43,17 @@ namespace {
 using nlohmann::json;
 using plivo_relay::CallResult;
 using plivo_relay::DbConnection;
+using plivo_relay::Handler;
 
 constexpr const char* kHost = "127.0.0.1";
 
 struct Options {
     int port = 8091;
     std::string port_file;
-    std::string public_url;  // empty: http://127.0.0.1:<port><request path>
-    std::string dsn;         // empty: libpq's defaults (PGHOST, PGPORT, PGUSER, ...)
+    std::string public_url;          // empty: http://127.0.0.1:<port><request path>
+    std::string public_inbound_url;  // the same for --inbound-path
+    std::string inbound_path = "/plivo/inbound";
+    std::string dsn;  // empty: libpq's defaults (PGHOST, PGPORT, PGUSER, ...)
     int threads = 8;
     int unknown_status = 200;
     bool quiet = false;
@@ -58,31 +63,40 @@ struct Options {
 void print_help() {
     std::cout << R"(Usage: plivo_relay [OPTIONS]
 
-Stands where a Supabase Edge Function would: takes Plivo's delivery reports (POST form
-or GET query, any path but /_relay/...) on 127.0.0.1 and hands each one to
-  SELECT plivo.handle_status_callback(url, params, headers, method)
-  url     = --public-url + the request's query string exactly as received
+Stands where a Supabase Edge Function would: takes Plivo's inbound messages on
+--inbound-path and its delivery reports on every other path but /_relay/... (POST form
+or GET query) on 127.0.0.1, and hands each one to
+  SELECT plivo.handle_inbound_message(url, params, headers, method)   (--inbound-path)
+  SELECT plivo.handle_status_callback(url, params, headers, method)   (any other path)
+  url     = the public URL + the request's query string exactly as received
   params  = the decoded form (POST) or query (GET) fields; a repeated key is an array
   headers = every request header (names in lower case, as an Edge Function sees them)
 Answers 200 with the function's JSON, 403 when the signature is refused (SQLSTATE
-28000), 500 on any other error (Plivo then retries).
+28000), 400 when an inbound message is refused as malformed (SQLSTATE 22023), 500 on
+any other error (Plivo then retries).
 
 Options:
   --port N             port (default 8091; 0 = pick a free one)
   --port-file PATH     write the bound port to PATH once listening is possible
-  --public-url URL     the URL Plivo was told to call, without its query
-                       (default http://127.0.0.1:<port> + the request's path)
+  --inbound-path PATH  the path inbound messages arrive on (default /plivo/inbound;
+                       exact match, query aside)
+  --public-url URL     the URL Plivo was told to call for delivery reports, without
+                       its query (default http://127.0.0.1:<port> + the request's path)
+  --public-inbound-url URL
+                       the same for inbound messages (the Application's message_url;
+                       default http://127.0.0.1:<port> + the request's path)
   --dsn CONNINFO       libpq connection string or URI (default: the PG* variables)
   --threads N          server threads = database connections (default 8)
   --unknown-status N   HTTP status answered when the result is "unknown_message"
                        (default 200; 503 makes Plivo retry a report that raced ahead
                        of the worker recording the message's uuid)
   --quiet              print nothing but the start-up line and errors
-  --verbose            one line per report
+  --verbose            one line per request (report or inbound message)
   -h, --help           this help
 
-GET /_relay/stats: {"requests","ok","forbidden","deferred","errors","bad_requests",
-  "results":{"applied":N,"duplicate":N,...},"db_connects"}; GET /_relay/health.
+GET /_relay/stats: {"requests","inbound_requests","ok","forbidden","deferred","errors",
+  "bad_requests","results":{"applied":N,"duplicate":N,...,"inbound_stored":N,
+  "inbound_duplicate":N},"db_connects"}; GET /_relay/health.
 )";
 }
 
@@ -103,14 +117,23 @@ Options parse_arguments(int argc, char** argv) {
             o.port = static_cast<int>(flags.integer(0, 65535));
         } else if (flag == "--port-file") {
             o.port_file = next();
-        } else if (flag == "--public-url") {
-            o.public_url = next();
-            if (o.public_url.rfind("http://", 0) != 0 && o.public_url.rfind("https://", 0) != 0) {
-                usage_error("--public-url must be an absolute http(s) URL");
+        } else if (flag == "--public-url" || flag == "--public-inbound-url") {
+            std::string& url = flag == "--public-url" ? o.public_url : o.public_inbound_url;
+            url = next();
+            if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+                usage_error(flag + " must be an absolute http(s) URL");
             }
-            if (o.public_url.find_first_of("?#") != std::string::npos) {
+            if (url.find_first_of("?#") != std::string::npos) {
+                usage_error(flag + " takes no query or fragment (the request's query is appended)");
+            }
+        } else if (flag == "--inbound-path") {
+            o.inbound_path = next();
+            if (o.inbound_path.empty() || o.inbound_path[0] != '/' ||
+                o.inbound_path.find_first_of("?# ") != std::string::npos ||
+                o.inbound_path.rfind("/_relay/", 0) == 0) {
                 usage_error(
-                    "--public-url takes no query or fragment (the request's query is appended)");
+                    "--inbound-path must be a path starting with '/', without query, spaces "
+                    "or the /_relay/ prefix");
             }
         } else if (flag == "--dsn") {
             o.dsn = next();
@@ -165,8 +188,9 @@ std::string lower(std::string text) {
 }
 
 struct Stats {
-    std::atomic<unsigned long long> requests{0}, ok{0}, forbidden{0}, deferred{0}, errors{0},
-        bad_requests{0};
+    // requests: every report and inbound message; inbound_requests: the inbound ones
+    std::atomic<unsigned long long> requests{0}, inbound_requests{0}, ok{0}, forbidden{0},
+        deferred{0}, errors{0}, bad_requests{0};
     std::mutex mutex;
     std::map<std::string, unsigned long long> results;
 
@@ -180,10 +204,15 @@ struct Stats {
             std::lock_guard<std::mutex> lock(mutex);
             for (const auto& [result, count] : results) by_result[result] = count;
         }
-        return {{"requests", requests.load()},   {"ok", ok.load()},
-                {"forbidden", forbidden.load()}, {"deferred", deferred.load()},
-                {"errors", errors.load()},       {"bad_requests", bad_requests.load()},
-                {"results", by_result},          {"db_connects", DbConnection::connects()}};
+        return {{"requests", requests.load()},
+                {"inbound_requests", inbound_requests.load()},
+                {"ok", ok.load()},
+                {"forbidden", forbidden.load()},
+                {"deferred", deferred.load()},
+                {"errors", errors.load()},
+                {"bad_requests", bad_requests.load()},
+                {"results", by_result},
+                {"db_connects", DbConnection::connects()}};
     }
 };
 
@@ -255,24 +284,28 @@ private:
         }
     }
 
-    // The URL Plivo was told to call, without its query: --public-url, or this server's
-    // own address with the path as received.
-    std::string base_url(const httplib::Request& req) const {
-        if (!options_.public_url.empty()) return options_.public_url;
+    // The URL Plivo was told to call, without its query: --public-url (or
+    // --public-inbound-url), or this server's own address with the path as received.
+    std::string base_url(const httplib::Request& req, bool inbound) const {
+        const std::string& configured = inbound ? options_.public_inbound_url : options_.public_url;
+        if (!configured.empty()) return configured;
         return "http://127.0.0.1:" + std::to_string(port_) +
                req.target.substr(0, req.target.find('?'));
     }
 
     void report(const httplib::Request& req, httplib::Response& res) {
         stats_.requests.fetch_add(1);
+        const bool inbound = req.path == options_.inbound_path;
+        if (inbound) stats_.inbound_requests.fetch_add(1);
+        const Handler handler = inbound ? Handler::InboundMessage : Handler::StatusCallback;
         const bool is_get = req.method == "GET";
         const std::size_t mark = req.target.find('?');
         const std::string raw_query = mark == std::string::npos ? "" : req.target.substr(mark + 1);
 
         // url: the base and the query exactly as received, for both methods (a GET's
-        // query is the report itself; handle_status_callback counts a field that is in
-        // both the url and params once). params: the form (POST) or the query (GET).
-        std::string url = base_url(req);
+        // query is the report itself; the functions count a field that is in both the url
+        // and params once). params: the form (POST) or the query (GET).
+        std::string url = base_url(req, inbound);
         if (mark != std::string::npos) url += "?" + raw_query;
         std::string form;
         if (is_get) {
@@ -282,7 +315,8 @@ private:
             if (!req.body.empty() && type.rfind("application/x-www-form-urlencoded", 0) != 0) {
                 stats_.bad_requests.fetch_add(1);
                 reply(res, 415,
-                      {{"error", "a report is an application/x-www-form-urlencoded body"}});
+                      {{"error", std::string(inbound ? "an inbound message" : "a report") +
+                                     " is an application/x-www-form-urlencoded body"}});
                 return;
             }
             form = req.body;
@@ -312,10 +346,11 @@ private:
             return value.dump(-1, ' ', false, json::error_handler_t::replace);
         };
         const CallResult result =
-            db.call(url, dump(params), dump(headers), is_get ? "GET" : "POST");
-        const std::string what = (is_get ? "GET " : "POST ") + url + " " +
-                                 params.value("MessageUUID", json("?")).dump() + " " +
-                                 params.value("Status", json("?")).dump();
+            db.call(handler, url, dump(params), dump(headers), is_get ? "GET" : "POST");
+        const std::string what =
+            (is_get ? "GET " : "POST ") + url + " " +
+            params.value("MessageUUID", json("?")).dump() + " " +
+            (inbound ? std::string("inbound") : params.value("Status", json("?")).dump());
         switch (result.kind) {
             case CallResult::Kind::Ok: {
                 json body = json::parse(result.body, nullptr, false);
@@ -323,9 +358,10 @@ private:
                 if (body.is_object() && body.contains("result") && body["result"].is_string()) {
                     outcome = body["result"].get<std::string>();
                 }
-                stats_.count_result(outcome);
+                // one results map for both: inbound ones are told apart by their prefix
+                stats_.count_result(inbound ? "inbound_" + outcome : outcome);
                 int status = 200;
-                if (outcome == "unknown_message" && options_.unknown_status != 200) {
+                if (!inbound && outcome == "unknown_message" && options_.unknown_status != 200) {
                     status = options_.unknown_status;
                     stats_.deferred.fetch_add(1);
                 } else {
@@ -343,6 +379,13 @@ private:
                 if (!options_.quiet) log_line(what + " -> 403: " + result.message);
                 return;
             case CallResult::Kind::Error:
+                if (inbound && result.sqlstate == "22023") {
+                    // a malformed inbound message (no From, To or MessageUUID)
+                    stats_.bad_requests.fetch_add(1);
+                    reply(res, 400, {{"error", result.message}, {"sqlstate", result.sqlstate}});
+                    if (!options_.quiet) log_line(what + " -> 400: " + result.message);
+                    return;
+                }
                 stats_.errors.fetch_add(1);
                 reply(res, 500, {{"error", result.message}, {"sqlstate", result.sqlstate}});
                 log_error(what + " -> 500: " +
@@ -399,7 +442,8 @@ int main(int argc, char** argv) {
     std::cout << "plivo_relay listening on http://127.0.0.1:" << port << " for "
               << (options.public_url.empty() ? "http://127.0.0.1:" + std::to_string(port) + "/..."
                                              : options.public_url)
-              << "; stats at /_relay/stats" << std::endl;
+              << "; inbound messages on " << options.inbound_path << "; stats at /_relay/stats"
+              << std::endl;
 
     const bool quiet = options.quiet;
     std::thread signal_thread([&relay, &signals, quiet] {

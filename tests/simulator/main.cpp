@@ -42,7 +42,9 @@ void print_help() {
 A local Plivo message API for tests, benchmarks and the quick start: it accepts
 POST /v1/Account/{auth_id}/Message/ with Plivo's checks and answers, lists messages
 (GET .../Message/ and .../Message/{uuid}/), sends signed delivery reports
-(queued -> sent -> delivered) to each message's `url`, and injects faults on demand.
+(queued -> sent -> delivered) to each message's `url`, sends signed inbound messages
+on request (POST /_sim/inbound) with Plivo's opt-outs (STOP blocks the pair: a send to
+it ends failed, error 200), and injects faults on demand.
 It listens on loopback only unless --allow-remote is given.
 
 Start-up options:
@@ -76,12 +78,32 @@ Control endpoints (no auth; loopback):
   GET  /_sim/health          liveness
   GET  /_sim/config          runtime settings and the remaining fail_next queue
   POST /_sim/config          change settings: {"error_503_rate":0.1,"fail_next":[{"kind":"error_503","count":2}]}
-  GET  /_sim/stats           requests, status codes, faults, accepted, duplicates, reports
+  GET  /_sim/stats           requests, status codes, faults, accepted, duplicates, reports,
+                             inbound deliveries, opt-outs
   GET  /_sim/messages        stored messages with their request bodies (?limit=&offset=&to_number=)
-  POST /_sim/reset           clear messages, counters, pending reports (?config=1: settings too)
+  POST /_sim/reset           clear messages, counters, pending reports and inbound
+                             deliveries, opt-outs (?config=1: settings too)
+  POST /_sim/inbound         an inbound message, as Plivo posts it to a message_url (202):
+                             {"from":"+14155550123","to":"+14155550100","text":"STOP",
+                              "type":"sms|mms","media":[URL,...],"media_start":0|1 (default 1),
+                              "message_uuid":ID (default: new),"repeat":N (same uuid N times),
+                              "repeat_delay_ms":N,"url":URL (default inbound_url),
+                              "method":"POST|GET" (default inbound_method),
+                              "intent":"optout|optin|help|" (default: Plivo's keywords)}
+                             -> {"message_uuid","intent","deliveries","url","method","fields"}
+  GET  /_sim/opt_outs        pairs blocked by STOP: {"opt_outs":[{"our_number",
+                             "their_number","since"}]}
 
-Example:
+Inbound keywords (SMS; whole text, trimmed, any case): STOP STOPALL "STOP ALL" END QUIT
+  CANCEL UNSUB UNSUBSCRIBE -> MessageIntent "optout" and the pair (to, from) is blocked
+  (unless opt_out_enabled is false); START UNSTOP -> "optin", unblocked; HELP INFO ->
+  "help"; anything else -> "". Inbound deliveries are signed (V2 and V3) and retried
+  like delivery reports (report_timeout_ms, report_retry_delays_ms).
+
+Examples:
   plivo_simulator --port 0 --port-file /tmp/sim.port --error-503-rate 0.05
+  curl -d '{"from":"+14155550123","to":"+14155550100","text":"STOP",
+            "url":"http://127.0.0.1:8091/plivo/inbound"}' http://127.0.0.1:8080/_sim/inbound
 )";
 }
 

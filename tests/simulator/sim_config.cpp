@@ -1,10 +1,14 @@
 #include "sim_config.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <variant>
+
+#include "sim_request.hpp"
 
 namespace plivo_sim {
 
@@ -37,14 +41,14 @@ Fault fault_from_name(const std::string& name) {
 namespace {
 
 using I64 = std::int64_t;
-using Member =
-    std::variant<I64 Config::*, double Config::*, bool Config::*, std::vector<I64> Config::*>;
+using Member = std::variant<I64 Config::*, double Config::*, bool Config::*,
+                            std::vector<I64> Config::*, std::string Config::*>;
 
 struct KeyInfo {
     const char* key;
     Member member;
     I64 min;  // for integers and list elements
-    I64 max;
+    I64 max;  // (strings are checked in validate())
     const char* help;
 };
 
@@ -89,6 +93,12 @@ const KeyInfo kKeys[] = {
      "delays before each retry of a failed report (comma list)"},
     {"clock_offset_ms", &Config::clock_offset_ms, -kDay, kDay,
      "shift the simulator's clock (message_time, report times)"},
+    {"inbound_url", &Config::inbound_url, 0, 0,
+     "where POST /_sim/inbound delivers when its body has no url"},
+    {"inbound_method", &Config::inbound_method, 0, 0,
+     "POST (form body) or GET (query) for inbound messages without a method"},
+    {"opt_out_enabled", &Config::opt_out_enabled, 0, 0,
+     "Plivo's opt-outs: STOP blocks the pair, a send to it ends failed with error 200"},
 };
 
 const KeyInfo* find_key(const std::string& key) {
@@ -158,6 +168,9 @@ void apply_one(Config& config, const std::string& key, const json& value) {
         for (const auto& element : value)
             list.push_back(int_value(key, element, info->min, info->max));
         config.*(*l) = std::move(list);
+    } else if (auto s = std::get_if<std::string Config::*>(&info->member)) {
+        if (!value.is_string()) bad(key, "must be a string");
+        config.*(*s) = value.get<std::string>();
     }
 }
 
@@ -179,6 +192,12 @@ void validate(const Config& config) {
     if (config.failed_rate > 0 && config.failed_error_codes.empty()) {
         throw std::invalid_argument("failed_error_codes: empty while failed_rate > 0");
     }
+    if (!config.inbound_url.empty() && !is_http_url(config.inbound_url)) {
+        bad("inbound_url", "must be empty or an absolute http(s) URL");
+    }
+    if (config.inbound_method != "POST" && config.inbound_method != "GET") {
+        bad("inbound_method", "must be POST or GET");
+    }
 }
 
 std::string default_text(const Config& defaults, const KeyInfo& info) {
@@ -198,6 +217,10 @@ Config apply_config_json(const Config& config, const json& changes) {
 
 json flag_value_to_json(const std::string& key, const std::string& value) {
     const KeyInfo* info = find_key(key);
+    // a string setting takes the flag's text as it is ("--inbound-url 123" stays a string)
+    if (info != nullptr && std::holds_alternative<std::string Config::*>(info->member)) {
+        return json(value);
+    }
     if (info != nullptr && std::holds_alternative<std::vector<I64> Config::*>(info->member)) {
         json list = json::array();
         std::stringstream in(value);
@@ -254,7 +277,15 @@ std::string config_help() {
     out << "Other runtime settings (also keys of POST /_sim/config):\n";
     for (const auto& info : kKeys) {
         static const char* const placeholders[] = {" N", " R", " true|false", " N,N,..."};
-        std::string name = flag(info.key) + placeholders[info.member.index()];
+        std::string name = flag(info.key);
+        if (std::holds_alternative<std::string Config::*>(info.member)) {
+            // a string's placeholder is its key's last word: inbound_url -> URL
+            std::string word = std::string(info.key).substr(std::string(info.key).rfind('_') + 1);
+            for (auto& c : word) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            name += " " + word;
+        } else {
+            name += placeholders[info.member.index()];
+        }
         name.resize(std::max<std::size_t>(name.size() + 1, 38), ' ');
         out << "  " << name << info.help << " (default " << default_text(defaults, info) << ")\n";
     }

@@ -1,6 +1,7 @@
-// The simulator's runtime configuration: fault rates, latency, rate limits and the
-// delivery-report lifecycle. The same keys are set by command-line flags
-// (--error-503-rate 0.1) and by POST /_sim/config ({"error_503_rate": 0.1}).
+// The simulator's runtime configuration: fault rates, latency, rate limits, the
+// delivery-report lifecycle, inbound messages and opt-outs. The same keys are set by
+// command-line flags (--error-503-rate 0.1) and by POST /_sim/config
+// ({"error_503_rate": 0.1}).
 #pragma once
 
 #include <array>
@@ -69,6 +70,10 @@ struct Config {
     std::vector<std::int64_t> report_retry_delays_ms{60000, 120000, 240000};
 
     std::int64_t clock_offset_ms = 0;  // shifts every time the simulator reports
+
+    std::string inbound_url;              // POST /_sim/inbound without "url" goes here
+    std::string inbound_method = "POST";  // ... and so ("POST" form body, "GET" query)
+    bool opt_out_enabled = true;          // STOP blocks the pair, sends to it fail with 200
 };
 
 // The current configuration, swapped as a whole: readers copy a shared_ptr (no lock

@@ -95,7 +95,7 @@ double ReportEngine::draw() {
     return std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
 }
 
-void ReportEngine::on_accepted(const MessagePtr& message) {
+void ReportEngine::on_accepted(const MessagePtr& message, bool opted_out) {
     const auto config = config_.get();
     auto plan = std::make_shared<Plan>();
     const double outcome = draw();
@@ -104,7 +104,10 @@ void ReportEngine::on_accepted(const MessagePtr& message) {
         return std::to_string(
             codes[std::uniform_int_distribution<std::size_t>(0, codes.size() - 1)(rng_)]);
     };
-    if (outcome < config->delivered_rate) {
+    if (opted_out) {
+        plan->states = {"queued", "failed"};  // as Plivo: accepted, then refused
+        plan->error_code = "200";
+    } else if (outcome < config->delivered_rate) {
         plan->states = {"queued", "sent", "delivered"};
     } else if (outcome < config->delivered_rate + config->undelivered_rate) {
         plan->states = {"queued", "sent", "undelivered"};
@@ -149,7 +152,9 @@ void ReportEngine::run_step(const MessagePtr& message, const std::shared_ptr<con
     if (message->callback_url.empty()) return;
 
     Delivery delivery;
-    delivery.message = message;
+    delivery.url = message->callback_url;
+    delivery.method = message->callback_method;
+    delivery.uuid = message->uuid;
     delivery.status = state;
     delivery.fields = report_fields(store_.snapshot(message), *plan, step);
     delivery.generation = generation;
@@ -200,6 +205,28 @@ ReportEngine::Fields ReportEngine::report_fields(const Message& m, const Plan& p
     fields.emplace_back("Type", m.type);
     fields.emplace_back("requester_ip", m.requester_ip);
     return fields;
+}
+
+void ReportEngine::send_inbound(const std::string& url, const std::string& method,
+                                const std::string& uuid, const Fields& fields, int copies,
+                                std::chrono::milliseconds spacing) {
+    Delivery delivery;
+    delivery.inbound = true;
+    delivery.url = url;
+    delivery.method = method;
+    delivery.uuid = uuid;
+    delivery.fields = fields;
+    delivery.generation = generation_.load();
+    const auto now = Clock::now();
+    for (int i = 0; i < copies; ++i) {
+        if (spacing.count() == 0 || i == 0) {
+            enqueue_delivery(delivery);
+        } else {
+            schedule(now + spacing * i, [this, delivery] {
+                if (delivery.generation == generation_.load()) enqueue_delivery(delivery);
+            });
+        }
+    }
 }
 
 void ReportEngine::schedule(Clock::time_point due, std::function<void()> action) {
@@ -291,18 +318,19 @@ void ReportEngine::worker_loop() {
         }
         if (stopping_.load()) break;
         if (ok) {
-            stats_.reports_sent.fetch_add(1);
+            (delivery.inbound ? stats_.inbound_delivered : stats_.reports_sent).fetch_add(1);
             continue;
         }
-        stats_.report_attempts_failed.fetch_add(1);
+        (delivery.inbound ? stats_.inbound_attempts_failed : stats_.report_attempts_failed)
+            .fetch_add(1);
         const auto config = config_.get();
         const auto& delays = config->report_retry_delays_ms;
         if (delivery.generation != generation_.load() ||
             delivery.attempt >= static_cast<int>(delays.size())) {
-            stats_.reports_gave_up.fetch_add(1);
+            (delivery.inbound ? stats_.inbound_gave_up : stats_.reports_gave_up).fetch_add(1);
             continue;
         }
-        stats_.reports_retried.fetch_add(1);
+        (delivery.inbound ? stats_.inbound_retried : stats_.reports_retried).fetch_add(1);
         const auto delay = std::chrono::milliseconds(delays[delivery.attempt]);
         ++delivery.attempt;
         schedule(Clock::now() + delay, [this, delivery] {
@@ -314,11 +342,10 @@ void ReportEngine::worker_loop() {
 }
 
 bool ReportEngine::deliver(Delivery& delivery, ClientCache& clients) {
-    const Message& message = *delivery.message;
-    const std::string& url = message.callback_url;
+    const std::string& url = delivery.url;
     const auto parts = plivo::split_url(url);
     if (!parts) return false;  // checked at accept; cannot happen
-    const bool is_get = message.callback_method == "GET";
+    const bool is_get = delivery.method == "GET";
     const auto method = is_get ? plivo::HttpMethod::Get : plivo::HttpMethod::Post;
     const plivo::Params params(delivery.fields.begin(), delivery.fields.end());
 
@@ -341,7 +368,9 @@ bool ReportEngine::deliver(Delivery& delivery, ClientCache& clients) {
             {"User-Agent", "PlivoSimulator (pg_plivo tests)"},
         };
     } catch (const std::exception& e) {
-        log_line("cannot sign the report for " + url + ": " + e.what());
+        log_line(std::string("cannot sign the ") +
+                 (delivery.inbound ? "inbound message" : "report") + " for " + url + ": " +
+                 e.what());
         return false;
     }
 
@@ -394,11 +423,14 @@ bool ReportEngine::deliver(Delivery& delivery, ClientCache& clients) {
     if (options_.verbose || (!ok && options_.log_failures && (failures & (failures + 1)) == 0)) {
         const std::string outcome =
             result ? "HTTP " + std::to_string(result->status) : httplib::to_string(result.error());
-        log_line(
-            "report " + message.uuid + " " + delivery.status + " -> " + message.callback_method +
-            " " + url + ": " + outcome + " (attempt " + std::to_string(delivery.attempt + 1) + ")" +
-            (ok || options_.verbose ? ""
-                                    : "; failed reports so far: " + std::to_string(failures + 1)));
+        const std::string what = delivery.inbound
+                                     ? "inbound " + delivery.uuid
+                                     : "report " + delivery.uuid + " " + delivery.status;
+        log_line(what + " -> " + delivery.method + " " + url + ": " + outcome + " (attempt " +
+                 std::to_string(delivery.attempt + 1) + ")" +
+                 (ok || options_.verbose
+                      ? ""
+                      : "; failed deliveries so far: " + std::to_string(failures + 1)));
     }
     return ok;
 }

@@ -2,7 +2,8 @@
 // queued -> sent -> delivered | undelivered (or queued -> failed, or stays sent) on a
 // timer; when it was sent with a `url`, every step is reported to that URL, signed
 // like Plivo (V2 and V3 headers), from a small pool of worker threads, with Plivo's
-// retries. Options duplicate reports or deliver them out of order.
+// retries. Options duplicate reports or deliver them out of order. Inbound messages
+// (POST /_sim/inbound) go out through the same workers, signing and retries.
 #pragma once
 
 #include <atomic>
@@ -38,6 +39,8 @@ struct ReportOptions {
 
 class ReportEngine {
 public:
+    using Fields = std::vector<std::pair<std::string, std::string>>;
+
     ReportEngine(MessageStore& store, Stats& stats, const ConfigHolder& config,
                  ReportOptions options);
     ~ReportEngine();
@@ -45,8 +48,15 @@ public:
     void start();
     void stop();  // pending steps and reports are dropped
 
-    // Plans the lifecycle (and reports) of a message that was just accepted.
-    void on_accepted(const MessagePtr& message);
+    // Plans the lifecycle (and reports) of a message that was just accepted. An
+    // opted-out one (its pair blocked by a STOP) goes queued -> failed, error 200.
+    void on_accepted(const MessagePtr& message, bool opted_out = false);
+
+    // Delivers an inbound message's fields to `url` `copies` times, each a request of
+    // its own with fresh nonces (Plivo resending one MessageUUID), `spacing` apart;
+    // each copy is retried like a report.
+    void send_inbound(const std::string& url, const std::string& method, const std::string& uuid,
+                      const Fields& fields, int copies, std::chrono::milliseconds spacing);
 
     // Drops every planned step and queued report (POST /_sim/reset).
     void clear();
@@ -56,11 +66,14 @@ public:
 
 private:
     using Clock = std::chrono::steady_clock;
-    using Fields = std::vector<std::pair<std::string, std::string>>;
 
+    // One signed request to send (and retry): a delivery report or an inbound message.
     struct Delivery {
-        MessagePtr message;
-        std::string status;
+        bool inbound = false;  // counted under inbound, not reports
+        std::string url;
+        std::string method;  // "POST" (form body) or "GET" (fields in the query)
+        std::string uuid;    // MessageUUID, for the log
+        std::string status;  // a report's Status ("" for inbound)
         Fields fields;
         int attempt = 0;  // retries done so far
         std::uint64_t generation = 0;

@@ -31,11 +31,6 @@ bool is_alnum_sender_id(const std::string& text) {
     return has_letter;
 }
 
-bool is_http_url(const std::string& url) {
-    const auto parts = plivo::split_url(url);
-    return parts && (parts->scheme == "http" || parts->scheme == "https") && !parts->host.empty();
-}
-
 // Reads an optional array of non-empty strings into `out`; an error message otherwise.
 std::optional<std::string> string_array(const json& body, const char* key,
                                         std::vector<std::string>& out) {
@@ -86,6 +81,11 @@ bool gsm_extension(char32_t cp) {
 }
 
 }  // namespace
+
+bool is_http_url(const std::string& url) {
+    const auto parts = plivo::split_url(url);
+    return parts && (parts->scheme == "http" || parts->scheme == "https") && !parts->host.empty();
+}
 
 int billed_units(const std::string& type, const std::string& text) {
     if (type == "mms") return 1;

@@ -58,6 +58,9 @@ struct ListQuery;  // sim_store.hpp
 std::variant<ListQuery, ApiError> parse_list_query(
     const std::multimap<std::string, std::string>& params);
 
+// An absolute http(s) URL with a host: media, callback and inbound URLs.
+bool is_http_url(const std::string& url);
+
 // Segments Plivo would bill for `text` (GSM-7: 160 single / 153 per part; otherwise
 // UCS-2: 70 / 67). An approximation: extension characters count one here. MMS is 1.
 int billed_units(const std::string& type, const std::string& text);

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "sim_connection.hpp"
+#include "sim_inbound.hpp"
 #include "sim_reports.hpp"
 #include "sim_request.hpp"
 #include "sim_store.hpp"
@@ -49,6 +50,7 @@ struct Simulator::Impl {
     SlidingWindowLimiter list_limiter;
     MessageStore store;
     Stats stats;
+    OptOutList opt_outs;
     ReportEngine reports;
     Stopper stopper;
     SimHttpServer server;
@@ -62,6 +64,7 @@ struct Simulator::Impl {
     void handle_control_post(const httplib::Request& req, httplib::Response& res,
                              const std::string& body);
     void handle_control_get(const httplib::Request& req, httplib::Response& res);
+    void handle_inbound(httplib::Response& res, const std::string& body);
     void send_message(const httplib::Request& req, httplib::Response& res,
                       const httplib::ContentReader& reader, const ApiPath& api);
     void read_api(const httplib::Request& req, httplib::Response& res, const ApiPath& api);
@@ -378,9 +381,13 @@ void Simulator::Impl::send_message(const httplib::Request& req, httplib::Respons
     const Fault applied = kFaultInfo[static_cast<int>(fault)].stores ? fault : Fault::None;
     const auto messages = store.accept(request, api.auth_id, api_id, req.remote_addr, applied);
     json uuids = json::array();
+    const bool opt_outs_apply = cfg.opt_out_enabled && opt_outs.size() > 0;
     for (const auto& message : messages) {
         uuids.push_back(message->uuid);
-        reports.on_accepted(message);
+        const bool opted_out =
+            opt_outs_apply && opt_outs.blocked(message->from_number, message->to_number);
+        if (opted_out) stats.opted_out_sends.fetch_add(1, std::memory_order_relaxed);
+        reports.on_accepted(message, opted_out);
     }
     json answer = {{"api_id", api_id}, {"message", "message(s) queued"}, {"message_uuid", uuids}};
     if (!request.invalid_numbers.empty()) answer["invalid_number"] = request.invalid_numbers;
@@ -503,19 +510,23 @@ void Simulator::Impl::read_api(const httplib::Request& req, httplib::Response& r
 
 void Simulator::Impl::handle_control_get(const httplib::Request& req, httplib::Response& res) {
     if (req.path == "/" || req.path == "/_sim/health") {
-        reply_control(
-            res, 200,
-            {{"simulator", "plivo_simulator"},
-             {"ok", true},
-             {"send", "POST /v1/Account/" + options.auth_id + "/Message/"},
-             {"control", {"/_sim/config", "/_sim/stats", "/_sim/messages", "/_sim/reset"}}});
+        reply_control(res, 200,
+                      {{"simulator", "plivo_simulator"},
+                       {"ok", true},
+                       {"send", "POST /v1/Account/" + options.auth_id + "/Message/"},
+                       {"control",
+                        {"/_sim/config", "/_sim/stats", "/_sim/messages", "/_sim/reset",
+                         "/_sim/inbound", "/_sim/opt_outs"}}});
     } else if (req.path == "/_sim/config") {
         reply_control(res, 200, config_json());
     } else if (req.path == "/_sim/stats") {
         json out = stats.to_json();
         out.update(store.counters_json());
         out["reports"]["pending"] = reports.pending();
+        out["opt_outs"] = opt_outs.size();
         reply_control(res, 200, out);
+    } else if (req.path == "/_sim/opt_outs") {
+        reply_control(res, 200, opt_outs.to_json());
     } else if (req.path == "/_sim/messages") {
         std::size_t limit = 100, offset = 0;
         try {
@@ -542,6 +553,7 @@ void Simulator::Impl::handle_control_post(const httplib::Request& req, httplib::
         reports.clear();
         store.reset();
         stats.reset();
+        opt_outs.clear();
         account_limiter.clear();
         list_limiter.clear();
         const bool restore = req.get_param_value("config") == "1";
@@ -572,9 +584,49 @@ void Simulator::Impl::handle_control_post(const httplib::Request& req, httplib::
             return;
         }
         reply_control(res, 200, config_json());
+    } else if (req.path == "/_sim/inbound") {
+        handle_inbound(res, body);
     } else {
         reply_control(res, 404, {{"error", "unknown control endpoint " + req.path}});
     }
+}
+
+void Simulator::Impl::handle_inbound(httplib::Response& res, const std::string& body) {
+    const std::shared_ptr<const Config> settings = config.get();
+    auto parsed = parse_inbound_request(body, settings->inbound_url, settings->inbound_method);
+    if (auto* error = std::get_if<std::string>(&parsed)) {
+        reply_control(res, 400, {{"error", *error}});
+        return;
+    }
+    const InboundRequest& inbound = std::get<InboundRequest>(parsed);
+    // Plivo acts on the keyword when the message arrives, whether or not the webhook
+    // ever answers
+    if (settings->opt_out_enabled) {
+        if (inbound.intent == "optout") {
+            opt_outs.block(inbound.to_number, inbound.from_number, now_us());
+        } else if (inbound.intent == "optin") {
+            opt_outs.unblock(inbound.to_number, inbound.from_number);
+        }
+    }
+    const auto fields = inbound_fields(inbound);
+    stats.inbound_messages.fetch_add(1);
+    stats.inbound_requested.fetch_add(static_cast<std::uint64_t>(inbound.repeat));
+    reports.send_inbound(inbound.url, inbound.method, inbound.message_uuid, fields, inbound.repeat,
+                         std::chrono::milliseconds(inbound.repeat_delay_ms));
+    if (options.verbose) {
+        log_line("inbound " + inbound.message_uuid + " from " + inbound.from_number + " to " +
+                 inbound.to_number + " (intent \"" + inbound.intent + "\") x" +
+                 std::to_string(inbound.repeat) + " -> " + inbound.method + " " + inbound.url);
+    }
+    json sent = json::object();
+    for (const auto& [key, value] : fields) sent[key] = value;
+    reply_control(res, 202,
+                  {{"message_uuid", inbound.message_uuid},
+                   {"intent", inbound.intent},
+                   {"deliveries", inbound.repeat},
+                   {"url", inbound.url},
+                   {"method", inbound.method},
+                   {"fields", std::move(sent)}});
 }
 
 }  // namespace plivo_sim

@@ -59,7 +59,9 @@ std::string total_amount(const std::string& type, int units) {
 void Stats::reset() {
     for (auto* counter :
          {&requests, &send_requests, &rate_limited, &reports_sent, &report_attempts_failed,
-          &reports_retried, &reports_gave_up, &reports_duplicated, &reports_out_of_order}) {
+          &reports_retried, &reports_gave_up, &reports_duplicated, &reports_out_of_order,
+          &inbound_messages, &inbound_requested, &inbound_delivered, &inbound_attempts_failed,
+          &inbound_retried, &inbound_gave_up, &opted_out_sends}) {
         counter->store(0);
     }
     for (auto& counter : status_codes) counter.store(0);
@@ -94,6 +96,14 @@ json Stats::to_json() const {
           {"gave_up", reports_gave_up.load()},
           {"duplicated", reports_duplicated.load()},
           {"out_of_order", reports_out_of_order.load()}}},
+        {"inbound",
+         {{"messages", inbound_messages.load()},
+          {"requested", inbound_requested.load()},
+          {"delivered", inbound_delivered.load()},
+          {"attempts_failed", inbound_attempts_failed.load()},
+          {"retried", inbound_retried.load()},
+          {"gave_up", inbound_gave_up.load()}}},
+        {"opted_out_sends", opted_out_sends.load()},
     };
 }
 

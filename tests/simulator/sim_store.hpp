@@ -79,6 +79,13 @@ struct Stats {
     std::atomic<std::uint64_t> reports_gave_up{0};
     std::atomic<std::uint64_t> reports_duplicated{0};
     std::atomic<std::uint64_t> reports_out_of_order{0};
+    std::atomic<std::uint64_t> inbound_messages{0};   // POST /_sim/inbound accepted
+    std::atomic<std::uint64_t> inbound_requested{0};  // deliveries asked for (repeat summed)
+    std::atomic<std::uint64_t> inbound_delivered{0};  // answered 2xx
+    std::atomic<std::uint64_t> inbound_attempts_failed{0};
+    std::atomic<std::uint64_t> inbound_retried{0};
+    std::atomic<std::uint64_t> inbound_gave_up{0};
+    std::atomic<std::uint64_t> opted_out_sends{0};  // messages failed with 200 (pair blocked)
 
     void count_status(int status) {
         if (status >= 0 && status < 600)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Smoke test of the Plivo simulator, runnable in CI: starts it on a free loopback port
 # with a tiny delivery-report receiver beside it, and checks the API's answers, the
-# list filters, a few faults, the counters, and the delivery reports — whose V2 and V3
-# signatures are verified by an independent Python implementation of plivo-api.md §3
-# (itself checked against the test vectors there first).
+# list filters, a few faults, the counters, the delivery reports, and inbound messages
+# with Plivo's opt-outs — the V2 and V3 signatures of reports and inbound messages are
+# verified by an independent Python implementation of plivo-api.md §3 (itself checked
+# against the test vectors there first).
 #
 # Usage: tests/simulator/smoke_test.sh [path/to/plivo_simulator]
 #        (default: $PLIVO_SIMULATOR, else build-sim/plivo_simulator under the repo root)
@@ -62,8 +63,11 @@ class Handler(BaseHTTPRequestHandler):
         record = {"method": self.command, "path": self.path,
                   "headers": {k: v for k, v in self.headers.items()}, "body": body}
         status = 200
-        # /flaky answers 500 to the first attempt of each report (MessageUUID + Sequence)
-        if self.path.startswith("/flaky"):
+        # /flaky answers 500 to the first attempt of each report (MessageUUID + Sequence),
+        # /inbound/flaky to the first of each inbound message; /inbound/down always 503
+        if self.path.startswith("/inbound/down"):
+            status = 503
+        elif self.path.startswith(("/flaky", "/inbound/flaky")):
             from urllib.parse import parse_qs
             fields = parse_qs(body, keep_blank_values=True)
             key = (fields.get("MessageUUID", [""])[0], fields.get("Sequence", [""])[0])
@@ -413,6 +417,306 @@ expect "report counters: 15 delivered, 3 failed attempts retried, 3 duplicated, 
 request GET "$API$BAD_UUID/" -u "$AUTH_ID:$TOKEN"
 expect "the message object follows the lifecycle (undelivered, error_code 30)" \
     'd["message_state"] == "undelivered" and d["error_code"] == "30"'
+
+# ---- inbound messages and opt-outs -------------------------------------------------------
+request POST "$SIM_URL/_sim/reset"
+mkdir -p "$WORK/inbound"
+# inbound NAME JSON: POST /_sim/inbound; a 202 answer is kept as $WORK/inbound/NAME.json
+# for the check of what arrived
+inbound() {
+    request POST "$SIM_URL/_sim/inbound" -H 'Content-Type: application/json' -d "$2"
+    [[ $CODE == 202 ]] && printf '%s' "$BODY" >"$WORK/inbound/$1.json"
+}
+# a text message from THEIR number to OUR number, delivered to the receiver's /inbound/kw
+inbound_text() {  # NAME THEIR OUR TEXT [extra JSON members]
+    inbound "$1" "{\"from\":\"$2\",\"to\":\"$3\",\"text\":\"$4\",\"url\":\"$RECV/inbound/kw\"${5:+,$5}}"
+}
+# wait_final UUID: until the message has left queued/sent (a few report_delay_ms)
+wait_final() {
+    local i
+    for ((i = 0; i < 50; i++)); do
+        request GET "$API$1/" -u "$AUTH_ID:$TOKEN"
+        [[ $BODY == *'"message_state":"failed"'* || $BODY == *'"message_state":"delivered"'* ]] && return
+        sleep 0.1
+    done
+}
+send_to() {  # SRC DST [url]: a send; sets SENT_UUID
+    send "{\"src\":\"$1\",\"dst\":\"$2\",\"text\":\"after the keyword\"${3:+,\"url\":\"$3\"}}"
+    SENT_UUID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["message_uuid"][0])' "$BODY")
+}
+opt_outs() { request GET "$SIM_URL/_sim/opt_outs"; }
+
+inbound sms "{\"from\":\"+14155550123\",\"to\":\"+1 415 555 0100\",\"text\":\"Hello there\",\"url\":\"$RECV/inbound/sms?tenant=9&b=x%20y\"}"
+expect "inbound SMS: 202 with a fresh uuid, intent \"\", 1 delivery" \
+    'code == 202 and is_uuid(d["message_uuid"]) and d["intent"] == "" and d["deliveries"] == 1 and d["method"] == "POST" and d["fields"]["From"] == "14155550123" and d["fields"]["To"] == "14155550100"'
+inbound mms0 "{\"from\":\"+14155550123\",\"to\":\"+14155550100\",\"text\":\"two pictures\",\"media\":[\"https://example.com/a.jpg\",\"https://example.com/b.png\"],\"media_start\":0,\"url\":\"$RECV/inbound/mms0\"}"
+expect "inbound MMS: media make it mms, Media0.. with media_start 0" \
+    'code == 202 and d["fields"]["Type"] == "mms" and d["fields"]["Media0"] == "https://example.com/a.jpg" and d["fields"]["Media1"] == "https://example.com/b.png" and "Media2" not in d["fields"]'
+inbound mms1 "{\"from\":\"14155550124\",\"to\":\"14155550100\",\"type\":\"mms\",\"media\":[\"https://example.com/c.gif\"],\"url\":\"$RECV/inbound/mms1?x=1\",\"method\":\"get\"}"
+expect "inbound MMS by GET: Media1 by default (media_start 1)" \
+    'code == 202 and d["method"] == "GET" and d["fields"]["Media1"] == "https://example.com/c.gif" and "Media0" not in d["fields"]'
+LONG_TEXT=$(printf 'a%.0s' {1..161})
+inbound long "{\"from\":\"14155550123\",\"to\":\"14155550100\",\"text\":\"$LONG_TEXT\",\"url\":\"$RECV/inbound/long\"}"
+expect "inbound SMS of 161 characters: Units 2" 'code == 202 and d["fields"]["Units"] == "2" and d["fields"]["TotalAmount"] == "0.01000"'
+inbound repeat "{\"from\":\"14155550125\",\"to\":\"14155550100\",\"text\":\"again\",\"message_uuid\":\"inbound-repeat-0001\",\"repeat\":3,\"url\":\"$RECV/inbound/repeat\"}"
+expect "inbound repeat 3 with a given message_uuid: 3 deliveries" \
+    'code == 202 and d["message_uuid"] == "inbound-repeat-0001" and d["deliveries"] == 3'
+inbound flaky "{\"from\":\"14155550125\",\"to\":\"14155550100\",\"text\":\"retry me\",\"url\":\"$RECV/inbound/flaky\"}"
+expect "inbound to a receiver that answers 500 first: 202" 'code == 202'
+inbound down "{\"from\":\"14155550125\",\"to\":\"14155550100\",\"text\":\"nobody home\",\"url\":\"$RECV/inbound/down\"}"
+expect "inbound to a receiver that always answers 503: 202" 'code == 202'
+set_config "{\"inbound_url\":\"$RECV/inbound/default\",\"inbound_method\":\"GET\"}"
+expect "inbound_url and inbound_method are settings" "code == 200 and d['inbound_url'] == '$RECV/inbound/default'"
+inbound default '{"from":"14155550126","to":"14155550100","text":"to the configured url"}'
+expect "inbound without url or method: inbound_url, inbound_method" \
+    "code == 202 and d['url'] == '$RECV/inbound/default' and d['method'] == 'GET'"
+set_config '{"inbound_method":"PUT"}'
+expect "inbound_method must be POST or GET" 'code == 400 and "inbound_method" in d["error"]'
+set_config '{"inbound_url":"","inbound_method":"POST"}'
+
+# Plivo's keywords: the whole text, trimmed, any case; each from a number of its own
+# (+14155550201, +14155550202, ...): " Stop " comes from +14155550203, "Revoke" from
+# +14155550216
+n=0
+their_number() { printf '+141555502%02d' "$1"; }
+for text in STOP stop " Stop " STOPALL "stop all" END Quit cancel UNSUB unsubscribe; do
+    n=$((n + 1))
+    inbound_text "kw$n" "$(their_number $n)" "+14155550100" "$text"
+    expect "\"$text\" gets MessageIntent optout" 'code == 202 and d["intent"] == "optout" and d["fields"]["MessageIntent"] == "optout"'
+done
+for text in START unstop; do
+    n=$((n + 1))
+    inbound_text "kw$n" "$(their_number $n)" "+14155550100" "$text"
+    expect "\"$text\" gets MessageIntent optin" 'code == 202 and d["intent"] == "optin"'
+done
+for text in HELP " info"; do
+    n=$((n + 1))
+    inbound_text "kw$n" "$(their_number $n)" "+14155550100" "$text"
+    expect "\"$text\" gets MessageIntent help" 'code == 202 and d["intent"] == "help"'
+done
+for text in "STOP!" Revoke "opt out" "Stop please" "STOP  ALL"; do
+    n=$((n + 1))
+    inbound_text "kw$n" "$(their_number $n)" "+14155550100" "$text"
+    expect "\"$text\" is no Plivo keyword: MessageIntent \"\"" 'code == 202 and d["intent"] == "" and d["fields"]["MessageIntent"] == ""'
+done
+inbound mms_stop "{\"from\":\"14155550399\",\"to\":\"14155550100\",\"text\":\"STOP\",\"media\":[\"https://example.com/d.jpg\"],\"url\":\"$RECV/inbound/kw\"}"
+expect "an MMS gets no intent (Plivo reports it for SMS)" 'code == 202 and d["intent"] == ""'
+
+# opt-outs: per (our number, their number)
+inbound_text stop1 "+14155550401" "+14155550100" "STOP"
+opt_outs
+expect "GET /_sim/opt_outs lists the pair STOP blocked" \
+    'code == 200 and {"our_number": "14155550100", "their_number": "14155550401"} in [{k: o[k] for k in ("our_number", "their_number")} for o in d["opt_outs"]] and all(re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$", o["since"]) for o in d["opt_outs"])'
+send_to 14155550100 14155550401 "$RECV/optout-report"
+expect "a send to an opted-out number is accepted (202)" 'code == 202'
+BLOCKED_UUID=$SENT_UUID
+wait_final "$BLOCKED_UUID"
+expect "... and ends failed with error_code 200" 'd["message_state"] == "failed" and d["error_code"] == "200"'
+request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'to_number=14155550401'
+expect "... listed as failed, 200" "[(o['message_uuid'], o['message_state'], o['error_code']) for o in d['objects']] == [('$BLOCKED_UUID', 'failed', '200')]"
+for ((i = 0; i < 50; i++)); do
+    (($(grep -c '"path": "/optout-report' "$WORK/reports.jsonl") >= 2)) && break
+    sleep 0.1
+done
+OPTOUT_REPORTS=$(python3 -c '
+import json, sys
+from urllib.parse import parse_qsl
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["path"] == "/optout-report":
+        f = dict(parse_qsl(r["body"], keep_blank_values=True))
+        print(f["MessageUUID"], f["Sequence"], f["Status"], f.get("ErrorCode", "-"))
+' "$WORK/reports.jsonl" | sort -k2 | tr '\n' ' ')
+[[ $OPTOUT_REPORTS == "$BLOCKED_UUID 1 queued - $BLOCKED_UUID 2 failed 200 " ]] &&
+    ok "... its delivery reports: queued, then failed with ErrorCode 200" ||
+    not_ok "delivery reports of an opted-out send" "$OPTOUT_REPORTS"
+send_to 14155550199 14155550401
+wait_final "$SENT_UUID"
+expect "the block is per pair: another of our numbers still reaches them" 'd["message_state"] == "delivered"'
+send_to 14155550100 14155550203  # " Stop " blocked this one
+wait_final "$SENT_UUID"
+expect "\" Stop \" blocked its pair too" 'd["message_state"] == "failed" and d["error_code"] == "200"'
+inbound_text start1 "+14155550401" "+14155550100" "start"
+expect "START: intent optin" 'code == 202 and d["intent"] == "optin"'
+opt_outs
+expect "START unblocked the pair" 'not any(o["their_number"] == "14155550401" for o in d["opt_outs"])'
+send_to 14155550100 14155550401
+wait_final "$SENT_UUID"
+expect "after START a send is delivered" 'd["message_state"] == "delivered"'
+send_to 14155550100 14155550216  # "Revoke": not Plivo's, so not blocked
+wait_final "$SENT_UUID"
+expect "after \"Revoke\" a send is delivered (Plivo does not know the word)" 'd["message_state"] == "delivered"'
+inbound_text override "+14155550402" "+14155550100" "please leave me alone" '"intent":"optout"'
+opt_outs
+expect "intent given as optout: sent and acted on as such" \
+    'any(o["their_number"] == "14155550402" for o in d["opt_outs"])'
+set_config '{"opt_out_enabled":false}'
+inbound_text disabled "+14155550403" "+14155550100" "STOP"
+expect "opt_out_enabled false: still intent optout" 'code == 202 and d["intent"] == "optout"'
+opt_outs
+expect "opt_out_enabled false: nothing blocked" 'not any(o["their_number"] == "14155550403" for o in d["opt_outs"])'
+send_to 14155550100 14155550401
+send_to 14155550100 14155550402  # blocked before, not enforced now
+wait_final "$SENT_UUID"
+expect "opt_out_enabled false: a listed pair is not enforced" 'd["message_state"] == "delivered"'
+set_config '{"opt_out_enabled":true}'
+stats
+expect "stats: opt_outs (pairs) and opted_out_sends" 'd["opt_outs"] >= 11 and d["opted_out_sends"] == 2'
+
+# bad input: 400 with an error naming the problem
+bad_inbound() {  # JSON WORDS-IN-THE-ERROR
+    request POST "$SIM_URL/_sim/inbound" -d "$1"
+    expect "inbound 400: ${1:0:60}" "code == 400 and '$2' in d['error']"
+}
+bad_inbound '{}' 'from is required'
+bad_inbound '{"from":"+14155550123"}' 'to is required'
+bad_inbound '{"from":"call me","to":"14155550100","url":"http://127.0.0.1:1/"}' 'invalid from'
+bad_inbound '{"from":"14155550123","to":"14155550100","text":"x"}' 'no url'
+bad_inbound '{"from":"14155550123","to":"14155550100","url":"http://127.0.0.1:1/","type":"whatsapp"}' 'invalid type'
+bad_inbound '{"from":"14155550123","to":"14155550100","url":"http://127.0.0.1:1/","type":"sms","media":["https://example.com/a.jpg"]}' 'sms has no media'
+bad_inbound "{\"from\":\"14155550123\",\"to\":\"14155550100\",\"url\":\"http://127.0.0.1:1/\",\"media\":$MEDIA}" 'too many media'
+bad_inbound '{"from":"14155550123","to":"14155550100","url":"http://127.0.0.1:1/","media":["ftp://example.com/a.jpg"]}' 'http(s) URLs'
+bad_inbound '{"from":"14155550123","to":"14155550100","url":"http://127.0.0.1:1/","media_start":2}' 'media_start'
+bad_inbound '{"from":"14155550123","to":"14155550100","url":"http://127.0.0.1:1/","repeat":0}' 'repeat'
+bad_inbound '{"from":"14155550123","to":"14155550100","url":"/relative"}' 'invalid url'
+bad_inbound '{"from":"14155550123","to":"14155550100","url":"http://127.0.0.1:1/","method":"PUT"}' 'invalid method'
+bad_inbound '{"from":"14155550123","to":"14155550100","url":"http://127.0.0.1:1/","intent":"stop"}' 'intent'
+bad_inbound '{"from":"14155550123","to":"14155550100","url":"http://127.0.0.1:1/","text":5}' 'text must be a string'
+bad_inbound '{"from":"14155550123","to":"14155550100","url":"http://127.0.0.1:1/","message_uuid":""}' 'message_uuid'
+bad_inbound '{"from":"14155550123","to":"14155550100","url":"http://127.0.0.1:1/","media_urls":[]}' 'unknown key'
+bad_inbound '{"from":' 'JSON object'
+
+# what arrived: every delivery of every inbound message above, signatures verified
+INBOUND_COUNT=$(ls "$WORK/inbound" | wc -l)
+# 2 + 1 per message, +2 for repeat 3, +1 for /flaky's retry, +2 for /down's retries
+EXPECTED=$((INBOUND_COUNT + 5))
+for ((i = 0; i < 100; i++)); do
+    (($(grep -c '"path": "/inbound/' "$WORK/reports.jsonl") >= EXPECTED)) && break
+    sleep 0.1
+done
+sleep 0.2  # nothing more may come
+stats
+printf '%s' "$BODY" >"$WORK/inbound_stats.json"
+python3 - "$WORK" "$TOKEN" "$RECV" >"$WORK/inbound_check.out" 2>&1 <<'PY'
+import glob, json, os, sys
+sys.path.insert(0, sys.argv[1])
+import signature as sig
+work, token, recv = sys.argv[1:4]
+from urllib.parse import urlsplit, parse_qsl
+answers = {os.path.basename(p)[:-5]: json.load(open(p)) for p in glob.glob(work + "/inbound/*.json")}
+records = [json.loads(line) for line in open(work + "/reports.jsonl")]
+records = [r for r in records if r["path"].startswith("/inbound/")]
+stats = json.load(open(work + "/inbound_stats.json"))["inbound"]
+results = []
+def check(name, problems):
+    results.append((name, problems))
+
+by_uuid = {}
+problems = []
+for r in records:
+    h = {k.lower(): v for k, v in r["headers"].items()}
+    url = recv + r["path"]
+    if r["method"] == "POST":
+        params = parse_qsl(r["body"], keep_blank_values=True)
+        if h.get("content-type") != "application/x-www-form-urlencoded":
+            problems.append("POST not form-encoded: %r" % h.get("content-type"))
+        v3 = sig.v3(url, h.get("x-plivo-signature-v3-nonce", ""), "POST", params, token)
+    else:
+        params = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+        v3 = sig.v3(url, h.get("x-plivo-signature-v3-nonce", ""), "GET", [], token)
+    v2 = sig.v2(url, h.get("x-plivo-signature-v2-nonce", ""), token)
+    for name, expected in (("x-plivo-signature-v3", v3), ("x-plivo-signature-ma-v3", v3),
+                           ("x-plivo-signature-v2", v2), ("x-plivo-signature-ma-v2", v2)):
+        if not sig.valid(h.get(name, ""), expected):
+            problems.append("%s invalid on %s %s" % (name, r["method"], r["path"][:60]))
+    for name in ("x-plivo-signature-v2-nonce", "x-plivo-signature-v3-nonce"):
+        if len(h.get(name, "")) != 20 or not h[name].isdigit():
+            problems.append("%s is not 20 digits: %r" % (name, h.get(name)))
+    fields = dict(params)
+    by_uuid.setdefault(fields.get("MessageUUID"), []).append((r, fields, h))
+check("inbound: every delivery signed, V2 + V3 (and Ma-) verified (%d requests)" % len(records),
+      problems)
+
+problems = []
+SMS = {"From", "To", "Type", "MessageUUID", "Text", "Units", "TotalRate", "TotalAmount",
+       "MessageIntent", "PowerpackUUID"}
+for name, a in sorted(answers.items()):
+    got = by_uuid.get(a["message_uuid"], [])
+    want = a["deliveries"] + {"flaky": 1, "down": 2}.get(name, 0)
+    if len(got) != want:
+        problems.append("%s: %d requests, expected %d" % (name, len(got), want))
+    for r, fields, _ in got:
+        own_query = {k for k, _ in parse_qsl(urlsplit(a["url"]).query, keep_blank_values=True)}
+        sent = {k: v for k, v in fields.items() if k not in own_query}
+        if sent != a["fields"]:
+            problems.append("%s: fields %s differ from the 202 answer's %s" % (name, sent, a["fields"]))
+        if r["method"] != a["method"] or recv + r["path"].split("?")[0] != a["url"].split("?")[0]:
+            problems.append("%s: arrived as %s %s" % (name, r["method"], r["path"]))
+        keys = set(sent)
+        if sent.get("Type") == "sms":
+            if keys != SMS:
+                problems.append("%s: SMS fields %s" % (name, sorted(keys)))
+        else:
+            n, start = int(sent.get("MediaCount", "-1")), 0 if name == "mms0" else 1
+            media = {"Media%d" % i for i in range(start, start + n)}
+            if keys != (SMS - {"Text"}) | {"Body", "MediaCount"} | media:
+                problems.append("%s: MMS fields %s" % (name, sorted(keys)))
+        if sent.get("MessageIntent") != a["intent"]:
+            problems.append("%s: MessageIntent %r, answer said %r" % (name, sent.get("MessageIntent"), a["intent"]))
+check("inbound: each message's fields arrive as answered, Plivo's names only", problems)
+
+def first(name):
+    got = by_uuid.get(answers.get(name, {}).get("message_uuid"), [])
+    return got[0][1] if got else {}
+problems = []
+s = first("sms")
+if (s.get("From"), s.get("To"), s.get("Type"), s.get("Text"), s.get("Units"), s.get("TotalRate"),
+        s.get("TotalAmount"), s.get("MessageIntent"), s.get("PowerpackUUID"), s.get("tenant")) != \
+        ("14155550123", "14155550100", "sms", "Hello there", "1", "0.00500", "0.00500", "", "", None):
+    problems.append("SMS: %s" % s)
+m = first("mms0")
+if (m.get("Type"), m.get("Body"), m.get("MediaCount"), m.get("Media0"), m.get("Media1"), m.get("Units"),
+        m.get("TotalRate")) != ("mms", "two pictures", "2", "https://example.com/a.jpg",
+                                "https://example.com/b.png", "1", "0.02000"):
+    problems.append("MMS from 0: %s" % m)
+m = first("mms1")
+if (m.get("Body"), m.get("MediaCount"), m.get("Media1"), m.get("x")) != ("", "1", "https://example.com/c.gif", "1"):
+    problems.append("MMS from 1, by GET: %s" % m)
+check("inbound: SMS, MMS from Media0 and from Media1 (GET) carry the right values", problems)
+
+problems = []
+rep = by_uuid.get("inbound-repeat-0001", [])
+nonces = {h["x-plivo-signature-v3-nonce"] for _, _, h in rep}
+if len(rep) != 3 or len(nonces) != 3:
+    problems.append("%d requests, %d distinct V3 nonces" % (len(rep), len(nonces)))
+check("inbound repeat 3: three requests, one MessageUUID, a fresh nonce each", problems)
+
+problems = []
+flaky = [r["answered"] for r, _, _ in by_uuid.get(answers["flaky"]["message_uuid"], [])]
+down = [r["answered"] for r, _, _ in by_uuid.get(answers["down"]["message_uuid"], [])]
+if flaky != [500, 200]: problems.append("/inbound/flaky answered %s" % flaky)
+if down != [503, 503, 503]: problems.append("/inbound/down answered %s" % down)
+check("inbound: a non-2xx answer is retried (report_retry_delays_ms), then given up", problems)
+
+answered_ok = sum(1 for r in records if r["answered"] == 200)
+answered_bad = len(records) - answered_ok
+want = {"messages": len(answers), "requested": sum(a["deliveries"] for a in answers.values()),
+        "delivered": answered_ok, "attempts_failed": answered_bad, "retried": 3, "gave_up": 1}
+check("inbound counters in /_sim/stats: %s" % want,
+      [] if stats == want else ["stats say %s" % stats])
+for name, problems in results:
+    print(("PASS\t%s" % name) if not problems else ("FAIL\t%s\t%s" % (name, "; ".join(problems[:5]))))
+PY
+while IFS=$'\t' read -r verdict name detail; do
+    case $verdict in
+        PASS) ok "$name" ;;
+        FAIL) not_ok "$name" "$detail" ;;
+        *) not_ok "inbound check" "$verdict $name $detail" ;;
+    esac
+done <"$WORK/inbound_check.out"
+request POST "$SIM_URL/_sim/reset"
+opt_outs
+expect "POST /_sim/reset clears the opt-outs" 'code == 200 and d["opt_outs"] == []'
 
 # ---- shutdown ---------------------------------------------------------------------------
 kill -TERM "$SIM_PID"
