@@ -62,7 +62,8 @@ struct Config {
     double delivered_rate = 1.0;         // outcome rates; the rest stays "sent" forever
     double undelivered_rate = 0.0;
     double failed_rate = 0.0;
-    std::vector<std::int64_t> undelivered_error_codes{30, 50, 80, 200};
+    // Not 200 (opted out): that comes only from the opt-out list, as at Plivo.
+    std::vector<std::int64_t> undelivered_error_codes{30, 50, 80, 100};
     std::vector<std::int64_t> failed_error_codes{40, 300, 450, 900};
     double report_duplicate_rate = 0.0;     // per report: deliver it a second time
     double report_out_of_order_rate = 0.0;  // per message: "sent" report after the final one

@@ -29,6 +29,7 @@ for session in $(seq 1 8); do
 done
 for pid in "${pids[@]}"; do wait "$pid" || session_failures=$((session_failures + 1)); done
 expect_eq "8 sessions enqueued without an error (deadlock, serialization, anything)" 0 "$session_failures"
+[ "$session_failures" -eq 0 ] || head -5 "$E2E_DIR/sessions.err"
 expect_eq "2,000 messages enqueued" 2000 "$(sql "SELECT count(*) FROM plivo.message_logs")"
 wait_for 120 "(SELECT count(*) FROM plivo.message_logs WHERE status IN ('delivered', 'undelivered')) = 2000"
 check "every message ends delivered or undelivered" $?
