@@ -477,9 +477,19 @@ struct DispatchEngine::State {
             info["settled"] = "ambiguous";
         }
         info["candidates"] = result.candidates;
-        RowUpdate update = update_for(job, "sent");
+        // Plivo's error 200: it accepted the message and then refused it because the
+        // recipient opted out with Plivo. Recorded as a report would record it; the
+        // database turns the code into an opt-out (plivo.opt_outs).
+        const bool opted_out_at_plivo =
+            result.verdict == SettleVerdict::Found && result.message->error_code == "200" &&
+            (result.message->message_state == "failed" ||
+             result.message->message_state == "undelivered");
+        if (opted_out_at_plivo) info["error_code"] = "200";
+        RowUpdate update =
+            update_for(job, opted_out_at_plivo ? result.message->message_state.c_str() : "sent");
         update.plivo_message_uuid = uuid;
         update.status_info_json = dump(info);
+        if (opted_out_at_plivo) update.error_code = "200";
         if (result.verdict == SettleVerdict::Found) {
             update.clear_last_error = true;
         } else {

@@ -572,6 +572,30 @@ TEST_F(DispatchEngineTest, SettleTooEarlyWaitsWithoutAskingPlivo) {
     EXPECT_EQ(plivo_.posts() + plivo_.gets(), 0u);
 }
 
+// The recipient had opted out with Plivo: Plivo accepted the message, then failed it
+// with error 200. Settling records that (the database makes it an opt-out), not "sent".
+TEST_F(DispatchEngineTest, SettleFoundWithError200RecordsTheRefusal) {
+    auto since = SystemClock::now() - 10s;
+    plivo_.on_get([since](const httplib::Request&, httplib::Response& r) {
+        json object = listed("refused-1", since + 1s);
+        object["message_state"] = "failed";
+        object["error_code"] = "200";
+        r.set_content(FakePlivo::list_body({object}, false), "application/json");
+    });
+    ASSERT_TRUE(settle_m1(since));
+
+    const RowUpdate& u = update("m1");
+    EXPECT_EQ(u.status, "failed");
+    EXPECT_EQ(u.plivo_message_uuid, "refused-1");
+    EXPECT_EQ(u.error_code, std::optional<std::string>("200"));
+    ASSERT_TRUE(u.status_info_json);
+    EXPECT_EQ(json::parse(*u.status_info_json),
+              json::parse(R"({"settled":"found","message_state":"failed","error_code":"200",)"
+                          R"("candidates":["refused-1"]})"));
+    EXPECT_TRUE(u.clear_unsettled);
+    EXPECT_EQ(plivo_.posts(), 0u);
+}
+
 TEST_F(DispatchEngineTest, SettleFoundMarksSentWithoutResending) {
     auto since = SystemClock::now() - 10s;
     plivo_.on_get([since](const httplib::Request&, httplib::Response& r) {

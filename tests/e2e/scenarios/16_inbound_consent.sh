@@ -140,6 +140,20 @@ expect_eq "error 200: the next send is refused before it reaches Plivo" "PT451" 
     "$(sql_error_code "SELECT plivo.send_sms('+14155557006', 'again')")"
 expect_eq "error 200: Plivo saw one message to them" 1 "$(sent_to '+14155557006')"
 
+# The same, learnt by settling: the answer to the send is lost (a reset after Plivo
+# stored it) and no delivery report comes; Plivo's list shows it failed with 200.
+sim_post /_sim/inbound "{\"from\": \"+14155557007\", \"to\": \"$our_number\", \"text\": \"STOP\",
+    \"url\": \"http://127.0.0.1:9/nowhere\"}" >/dev/null
+reload_with "plivo.callback_url = ''"
+sim_config '{"fail_next": [{"kind": "accept_then_reset", "count": 1}]}'
+sql "INSERT INTO plivo.message_logs (recipient, message_text)
+     VALUES ('+14155557007', 'statement, no callback')" >/dev/null
+wait_for 30 "(SELECT count(*) FROM plivo.opt_outs WHERE recipient = '+14155557007') = 1"
+check "error 200 by settling: the refusal Plivo lists opts them out" $?
+expect_eq "error 200 by settling: failed with 200, settled, sent once" "failed 200 found 1" \
+    "$(sql "SELECT status || ' ' || error_code || ' ' || (plivo_status_info ->> 'settled')
+            FROM plivo.message_logs WHERE recipient = '+14155557007'") $(sent_to '+14155557007')"
+
 expect_eq "relay: no errors" 0 "$(relay_stat errors)"
 stop_relay
 reload_with "plivo.callback_url = ''" "plivo.opt_out_reply = ''" "plivo.help_reply = ''"
