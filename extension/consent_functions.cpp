@@ -35,7 +35,7 @@ extern "C" Datum plivo_consent_keyword(PG_FUNCTION_ARGS) {
         const char* name =
             plivo::consent_keyword_name(plivo::classify_consent_keyword(*text, lists));
         if (name == nullptr) PG_RETURN_NULL();
-        return text_result(name);
+        return text_datum(name);
     });
 }
 
@@ -46,6 +46,6 @@ extern "C" Datum plivo_phone_number(PG_FUNCTION_ARGS) {
         std::string field = text_argument(fcinfo, 1).value_or("number");
         std::string number = required_text(
             fcinfo, 0, field.c_str(), "Pass a phone number with its country code, e.g. +14155550100.");
-        return text_result(plivo::parse_phone_number(number, field).e164);
+        return text_datum(plivo::parse_phone_number(number, field).e164);
     });
 }

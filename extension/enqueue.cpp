@@ -19,6 +19,7 @@
 #include "outgoing_message.hpp"
 #include "settings.hpp"
 #include "spi_plans.hpp"
+#include "sql_arguments.hpp"
 #include "worker.hpp"
 
 extern "C" {
@@ -317,10 +318,6 @@ void check_consent(Oid owner, const std::string& recipient, const std::string& s
     });
 }
 
-Datum text_datum(const std::string& text) {
-    return pg_call(
-        [&] { return PointerGetDatum(cstring_to_text_with_len(text.data(), text.size())); });
-}
 
 }  // namespace
 }  // namespace pg_plivo

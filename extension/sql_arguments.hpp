@@ -30,7 +30,7 @@ inline std::string required_text(FunctionCallInfo fcinfo, int index, const char*
     return *value;
 }
 
-inline Datum text_result(const std::string& text) {
+inline Datum text_datum(const std::string& text) {
     return pg_call(
         [&] { return PointerGetDatum(cstring_to_text_with_len(text.data(), text.size())); });
 }

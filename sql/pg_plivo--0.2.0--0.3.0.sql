@@ -157,6 +157,7 @@ DECLARE
     stored_id bigint;
     media text[];
     consent record;
+    stored record;
 BEGIN
     PERFORM plivo._check_webhook_request(url, params, headers, method);
 
@@ -198,7 +199,8 @@ BEGIN
         NULLIF(pg_catalog.btrim(params ->> 'PowerpackUUID'), ''),
         params)
     ON CONFLICT ON CONSTRAINT inbound_messages_message_uuid_key DO NOTHING
-    RETURNING id INTO stored_id;
+    RETURNING id, from_number, to_number, message_text, intent INTO stored;
+    stored_id := stored.id;
 
     IF stored_id IS NULL THEN
         -- Plivo's resend of one already stored: answer 2xx again, write nothing.
@@ -207,10 +209,8 @@ BEGIN
         RETURN pg_catalog.jsonb_build_object('result', 'duplicate', 'id', stored_id,
                                              'message_uuid', inbound_uuid);
     END IF;
-    consent := plivo._apply_inbound_consent(
-        stored_id, plivo._inbound_number(params ->> 'From'), plivo._inbound_number(params ->> 'To'),
-        coalesce(NULLIF(params ->> 'Text', ''), NULLIF(params ->> 'Body', '')),
-        NULLIF(pg_catalog.lower(pg_catalog.btrim(params ->> 'MessageIntent')), ''));
+    consent := plivo._apply_inbound_consent(stored.id, stored.from_number, stored.to_number,
+                                            stored.message_text, stored.intent);
     RETURN pg_catalog.jsonb_build_object('result', 'stored', 'id', stored_id,
                                          'message_uuid', inbound_uuid,
                                          'consent', consent.action,

@@ -254,7 +254,7 @@ RESET ROLE;
 
 -- Retention: old inbound messages go, the consent ledger stays.
 UPDATE plivo.inbound_messages SET received_at = now() - interval '100 days' WHERE message_uuid = 'in-revoke';
-SELECT plivo.purge_message_logs(interval '90 days') >= 0 AS purged;
+SELECT plivo.purge_message_logs(interval '90 days') AS messages_purged;
 SELECT count(*) AS old_inbound_left FROM plivo.inbound_messages WHERE message_uuid = 'in-revoke';
 SELECT count(*) AS opt_out_kept FROM plivo.opt_outs WHERE recipient = '+14155552682';
 
