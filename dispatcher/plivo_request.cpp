@@ -1,5 +1,6 @@
 #include "plivo_request.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 #include <nlohmann/json.hpp>
@@ -127,6 +128,11 @@ std::string send_request_body(const SendParams& message) {
     if (message.callback_url) {
         body["url"] = *message.callback_url;
         body["method"] = "POST";
+    }
+    if (message.log) body["log"] = *message.log;
+    if (message.message_expiry_seconds) {
+        body["message_expiry"] = std::clamp(*message.message_expiry_seconds, kMinMessageExpiry,
+                                            kMaxMessageExpiry);
     }
     return body.dump();
 }

@@ -12,6 +12,10 @@
 
 namespace plivo {
 
+// Plivo's bounds for message_expiry, in seconds (plivo-api.md §1).
+constexpr int kMinMessageExpiry = 5;
+constexpr int kMaxMessageExpiry = 10799;
+
 // Where and as whom to call Plivo.
 struct PlivoAccount {
     std::string api_url;     // "https://api.plivo.com"; trailing slashes are ignored
@@ -28,6 +32,10 @@ struct SendParams {
     std::optional<std::string> text;          // left out of the body when absent
     std::vector<std::string> media_urls;      // left out when empty
     std::optional<std::string> callback_url;  // delivery reports, always with method POST
+    std::optional<std::string> log;           // Plivo's log option: true, false, number_only, content_only
+    // Plivo drops the message when it could not deliver it within this many seconds
+    // (5–10799; error 420). Left out: Plivo's default (3 hours).
+    std::optional<int> message_expiry_seconds;
 };
 
 // A list-messages query (plivo-api.md §1, "To settle an unknown outcome").
@@ -43,7 +51,8 @@ struct ListQuery {
 // http(s) or an auth id that is not alphanumeric (it becomes part of the path).
 std::string message_endpoint(const PlivoAccount& account);
 
-// The JSON body: src/dst as digits, text, type, media_urls, url + method. Keys come out
+// The JSON body: src/dst as digits, text, type, media_urls, url + method, log and
+// message_expiry when set (message_expiry clamped to Plivo's 5–10799). Keys come out
 // sorted (nlohmann::json), so the text is deterministic. Throws InputError when a stored
 // value is unusable (a number that is not E.164, a string that is not UTF-8).
 std::string send_request_body(const SendParams& message);

@@ -55,9 +55,12 @@ struct WorkerColumn {
     bool may_be_queued;  // status: 'queued' is its initial value
 };
 constexpr WorkerColumn kWorkerColumns[] = {
-    {"status", true},      {"plivo_message_uuid", false}, {"plivo_status_info", false},
-    {"error_code", false}, {"lease_expires_at", false},   {"last_attempt_at", false},
-    {"last_error", false}, {"last_http_status", false},   {"unsettled_since", false},
+    {"status", true},         {"plivo_message_uuid", false}, {"plivo_status_info", false},
+    {"error_code", false},    {"lease_expires_at", false},   {"last_attempt_at", false},
+    {"last_error", false},    {"last_http_status", false},   {"unsettled_since", false},
+    // 0.3.0: filled from Plivo's reports and by the SMS fallback
+    {"units", false},         {"total_rate", false},         {"total_amount", false},
+    {"fallback_message_id", false},
 };
 
 // A column's number, found by name once and checked by name on each use: it changes
@@ -141,7 +144,8 @@ std::optional<std::string> request_subject() {
 
 void reject_worker_columns(HeapTuple tuple, TupleDesc desc) {
     for (const WorkerColumn& column : kWorkerColumns) {
-        int attnum = column_number(desc, column.name);
+        int attnum = find_column(desc, column.name);
+        if (attnum <= 0) continue;  // a column of a later schema version
         bool isnull = false;
         (void)heap_getattr(tuple, attnum, desc, &isnull);
         if (isnull) continue;
@@ -231,6 +235,142 @@ void check_idempotency_key(const std::optional<std::string>& key) {
                                     " bytes long; the limit is " +
                                     std::to_string(kMaxIdempotencyKeyBytes) + ".",
                                 hint);
+    }
+}
+
+// One column the trigger sets in the row it returns.
+struct Change {
+    int attnum;
+    std::optional<std::string> text;
+    std::optional<int> number;
+    std::optional<Datum> datum;  // a value of another type, as is
+};  // none of the three: NULL
+
+std::optional<Datum> datum_column(HeapTuple tuple, TupleDesc desc, int attnum) {
+    bool isnull = false;
+    Datum value = heap_getattr(tuple, attnum, desc, &isnull);
+    if (isnull) return std::nullopt;
+    return value;
+}
+
+std::string timestamp_text(TimestampTz time) {
+    const char* text = pg_call([&] { return timestamptz_to_str(time); });  // static buffer
+    return std::string(text);
+}
+
+std::string interval_text(Datum interval) {
+    char* text = pg_call(
+        [&] { return DatumGetCString(DirectFunctionCall1(interval_out, interval)); });
+    std::string result(text);
+    pfree(text);
+    return result;
+}
+
+// Plivo takes no message_expiry under 5 seconds.
+constexpr int kMinValidSeconds = 5;
+
+Datum seconds_interval(int64 seconds) {
+    return pg_call([&] {
+        Interval* interval = static_cast<Interval*>(palloc0(sizeof(Interval)));
+        interval->time = seconds * USECS_PER_SEC;
+        return IntervalPGetDatum(interval);
+    });
+}
+
+// send_at, valid_for / expires_at, plivo_log and sms_fallback: the sending options of
+// schema 0.3.0 (an older schema has none of these columns). Defaults come from the
+// settings and are written into the row, which then shows what was asked.
+void add_send_options(HeapTuple tuple, TupleDesc desc, const plivo::ValidatedMessage& valid,
+                      std::vector<Change>& changes) {
+    const int send_at_col = find_column(desc, "send_at");
+    if (send_at_col <= 0) return;
+    const int valid_for_col = column_number(desc, "valid_for");
+    const int expires_at_col = column_number(desc, "expires_at");
+    const int log_col = column_number(desc, "plivo_log");
+    const int fallback_col = column_number(desc, "sms_fallback");
+
+    TimestampTz now = GetCurrentTransactionStartTimestamp();
+    std::optional<Datum> send_at = datum_column(tuple, desc, send_at_col);
+    TimestampTz start = now;
+    if (send_at) {
+        // The dispatcher takes it then (woken by its timer); a time past means now.
+        start = std::max(now, DatumGetTimestampTz(*send_at));
+        changes.push_back({column_number(desc, "next_attempt_at"), {}, {}, *send_at});
+    }
+
+    std::optional<Datum> valid_for = datum_column(tuple, desc, valid_for_col);
+    std::optional<Datum> expires_at = datum_column(tuple, desc, expires_at_col);
+    if (valid_for && expires_at) {
+        throw plivo::InputError(plivo::InputErrorKind::InvalidParameter, "valid_for",
+                                "valid_for and expires_at cannot both be given",
+                                "expires_at is computed from valid_for.",
+                                "Give valid_for (how long from send_at) or expires_at (until "
+                                "when), not both.");
+    }
+    if (!valid_for && !expires_at && settings.default_valid_for_seconds > 0) {
+        valid_for = seconds_interval(settings.default_valid_for_seconds);
+        changes.push_back({valid_for_col, {}, {}, *valid_for});
+    }
+    if (valid_for) {
+        Datum minimum = seconds_interval(kMinValidSeconds);
+        bool too_short = pg_call([&] {
+            return DatumGetBool(DirectFunctionCall2(interval_lt, *valid_for, minimum));
+        });
+        if (too_short) {
+            throw plivo::InputError(plivo::InputErrorKind::InvalidParameter, "valid_for",
+                                    "valid_for must be at least 5 seconds",
+                                    "The value was " + interval_text(*valid_for) + ".",
+                                    "Plivo drops a message only after 5 s or more; leave "
+                                    "valid_for out (NULL) to keep the message until it is sent.");
+        }
+        Datum deadline = pg_call([&] {
+            return DirectFunctionCall2(timestamptz_pl_interval, TimestampTzGetDatum(start),
+                                       *valid_for);
+        });
+        changes.push_back({expires_at_col, {}, {}, deadline});
+    } else if (expires_at) {
+        TimestampTz deadline = DatumGetTimestampTz(*expires_at);
+        if (deadline < start + kMinValidSeconds * USECS_PER_SEC) {
+            throw plivo::InputError(
+                plivo::InputErrorKind::InvalidParameter, "expires_at",
+                "expires_at must be at least 5 seconds after send_at (or now)",
+                "expires_at is " + timestamp_text(deadline) + "; the message is due at " +
+                    timestamp_text(start) + ".",
+                "Give a later expires_at, or valid_for (an interval of 5 seconds or more).");
+        }
+        Datum span = pg_call([&] {
+            return DirectFunctionCall2(timestamp_mi, *expires_at, TimestampTzGetDatum(start));
+        });
+        changes.push_back({valid_for_col, {}, {}, span});
+    }
+
+    std::optional<std::string> log = text_column(tuple, desc, log_col);
+    if (!log && settings.plivo_log && settings.plivo_log[0]) log = std::string(settings.plivo_log);
+    if (log) {
+        std::string value = *log;
+        for (char& c : value) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (value != "true" && value != "false" && value != "number_only" &&
+            value != "content_only") {
+            throw plivo::InputError(plivo::InputErrorKind::InvalidParameter, "plivo_log",
+                                    "plivo_log must be true, false, number_only or content_only",
+                                    "The value was " + plivo::quote_for_detail(*log) + ".",
+                                    "false keeps neither text nor numbers at Plivo; leave it out "
+                                    "(NULL) for plivo.plivo_log or Plivo's default.");
+        }
+        changes.push_back({log_col, value, {}});
+    }
+
+    std::optional<Datum> fallback = datum_column(tuple, desc, fallback_col);
+    if (valid.type == plivo::MessageType::Sms) {
+        if (fallback && DatumGetBool(*fallback)) {
+            throw plivo::InputError(plivo::InputErrorKind::InvalidParameter, "sms_fallback",
+                                    "sms_fallback applies to MMS only",
+                                    "This message is an SMS.",
+                                    "Leave sms_fallback out for an SMS.");
+        }
+        changes.push_back({fallback_col, {}, {}, {}});
+    } else if (!fallback) {
+        changes.push_back({fallback_col, {}, {}, BoolGetDatum(settings.sms_fallback)});
     }
 }
 
@@ -385,12 +525,6 @@ extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
                           text_column(tuple, desc, override_col), message_id);
         }
 
-        struct Change {
-            int attnum;
-            std::optional<std::string> text;
-            std::optional<int> number;
-            std::optional<Datum> datum;  // a value of another type, as is
-        };
         std::vector<Change> changes = {
             {recipient_col, valid.recipient, {}},
             {sender_col, valid.sender, {}},
@@ -416,6 +550,7 @@ extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
                                TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())});
         }
         if (subject) changes.push_back({column_number(desc, "created_by"), subject, {}});
+        add_send_options(tuple, desc, valid, changes);
 
         std::vector<int> attnums;
         std::vector<Datum> values;
@@ -503,16 +638,46 @@ namespace {
 // These statements, like the trigger's quota query, run under the caller's search_path
 // (the send functions run as their caller and do not pin it: a pinned path costs every
 // call a save and restore of the setting), so every name in them is qualified.
-constexpr const char* kInsertSql =
+constexpr const char* kInsertColumns =
     "INSERT INTO plivo.message_logs (recipient, sender, message_text, media_urls, message_type, "
-    "callback_url, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-    "ON CONFLICT (idempotency_key, (coalesce(created_by, ''))) "
+    "callback_url, idempotency_key";
+constexpr const char* kInsertValues = ") VALUES ($1, $2, $3, $4, $5, $6, $7";
+constexpr const char* kInsertConflict =
+    ") ON CONFLICT (idempotency_key, (coalesce(created_by, ''))) "
     "WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id";
+
+// The sending options of schema 0.3.0, in argument order. The INSERT names only those
+// given: a role may insert only the columns it was granted (authenticated has no
+// consent_override), and a column named is a column checked, NULL or not.
+struct InsertOption {
+    const char* column;
+    Oid type;
+};
+constexpr InsertOption kInsertOptions[] = {
+    {"send_at", TIMESTAMPTZOID}, {"valid_for", INTERVALOID},     {"plivo_log", TEXTOID},
+    {"sms_fallback", BOOLOID},   {"consent_override", TEXTOID},
+};
+constexpr int kInsertBaseParams = 7;
+constexpr int kInsertOptionCount = sizeof kInsertOptions / sizeof kInsertOptions[0];
+constexpr int kInsertParams = kInsertBaseParams + kInsertOptionCount;
+
+// The INSERT for one set of options given (bit i: kInsertOptions[i]).
+std::string insert_sql(unsigned options) {
+    std::string columns = kInsertColumns, values = kInsertValues;
+    int param = kInsertBaseParams;
+    for (int i = 0; i < kInsertOptionCount; ++i) {
+        if (!(options & (1u << i))) continue;
+        columns += std::string(", ") + kInsertOptions[i].column;
+        values += ", $" + std::to_string(++param);
+    }
+    return columns + values + kInsertConflict;
+}
 constexpr const char* kExistingSql =
     "SELECT id FROM plivo.message_logs WHERE idempotency_key OPERATOR(pg_catalog.=) $1 "
     "AND coalesce(created_by, '') OPERATOR(pg_catalog.=) coalesce($2, '')";
 
-SPIPlanPtr insert_plan = nullptr;
+// One plan per set of options given; most calls give none.
+SPIPlanPtr insert_plans[1u << kInsertOptionCount] = {};
 SPIPlanPtr existing_plan = nullptr;
 
 // Copies the uuid out of SPI's memory into the caller's before SPI_finish frees it.
@@ -524,19 +689,22 @@ Datum uuid_result(HeapTuple row, TupleDesc desc) {
     return UUIDPGetDatum(copy);
 }
 
-Datum insert_message(Datum* values, char* nulls, const std::optional<std::string>& subject);
+Datum insert_message(Datum* values, char* nulls, unsigned options,
+                     const std::optional<std::string>& subject);
 
+// Argument positions; -1: the function has no such argument.
 struct SendArguments {
-    int destination = 0, text = 1, media = -1, sender, callback, key;
+    int destination, text, media, sender, callback, key;
+    int send_at, valid_for, plivo_log, sms_fallback, consent_override;
 };
 
 // Shared body of send_mms and send_sms: one INSERT through the trigger above.
 Datum enqueue(FunctionCallInfo fcinfo, const char* type, const SendArguments& args) {
     return cpp_entry([&]() -> Datum {
-        Datum values[7];
-        char nulls[7];
+        Datum values[kInsertParams];
+        char nulls[kInsertParams];
         auto take = [&](int slot, int arg) {
-            bool is_null = arg < 0 || PG_ARGISNULL(arg);
+            bool is_null = arg < 0 || arg >= PG_NARGS() || PG_ARGISNULL(arg);
             values[slot] = is_null ? Datum(0) : PG_GETARG_DATUM(arg);
             nulls[slot] = is_null ? 'n' : ' ';
         };
@@ -548,11 +716,23 @@ Datum enqueue(FunctionCallInfo fcinfo, const char* type, const SendArguments& ar
         nulls[4] = ' ';
         take(5, args.callback);
         take(6, args.key);
+        // The options given, packed after the base parameters. The functions of a
+        // schema before 0.3.0 end at idempotency_key: none is given.
+        const int option_args[kInsertOptionCount] = {args.send_at, args.valid_for, args.plivo_log,
+                                                     args.sms_fallback, args.consent_override};
+        unsigned options = 0;
+        int slot = kInsertBaseParams;
+        for (int i = 0; i < kInsertOptionCount; ++i) {
+            int arg = option_args[i];
+            if (arg < 0 || arg >= PG_NARGS() || PG_ARGISNULL(arg)) continue;
+            options |= 1u << i;
+            take(slot++, arg);
+        }
 
         std::optional<std::string> subject = request_subject();
         FieldNamesScope argument_names(&plivo::kFunctionArgumentNames);
         try {
-            return insert_message(values, nulls, subject);
+            return insert_message(values, nulls, options, subject);
         } catch (const PostgresError& error) {
             // A rejected input is about the caller's arguments, not our internal INSERT.
             if (ERRCODE_TO_CATEGORY(error.data()->sqlerrcode) == ERRCODE_DATA_EXCEPTION) {
@@ -564,14 +744,22 @@ Datum enqueue(FunctionCallInfo fcinfo, const char* type, const SendArguments& ar
 }
 
 // Runs the send INSERT (or finds the message an idempotency key already made).
-Datum insert_message(Datum* values, char* nulls, const std::optional<std::string>& subject) {
+Datum insert_message(Datum* values, char* nulls, unsigned options,
+                     const std::optional<std::string>& subject) {
+    Oid insert_types[kInsertParams] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID,
+                                       TEXTOID, TEXTOID, TEXTOID};
+    int count = kInsertBaseParams;
+    for (int i = 0; i < kInsertOptionCount; ++i) {
+        if (options & (1u << i)) insert_types[count++] = kInsertOptions[i].type;
+    }
+    SPIPlanPtr& plan_slot = insert_plans[options];
+    std::string sql = plan_slot ? std::string() : insert_sql(options);
     Datum id = pg_call([&]() -> Datum {
         SPI_connect();
-        Oid insert_types[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID};
+        SPIPlanPtr plan = prepare_once(plan_slot, sql.c_str(), count, insert_types);
         // No row limit: a limit would stop the statement before its AFTER STATEMENT
         // trigger (the NOTIFY and the worker wake-up) fires.
-        int rc = SPI_execute_plan(prepare_once(insert_plan, kInsertSql, 7, insert_types), values, nulls,
-                                  false, 0);
+        int rc = SPI_execute_plan(plan, values, nulls, false, 0);
         if (rc != SPI_OK_INSERT_RETURNING)
             elog(ERROR, "enqueue insert failed: %s", SPI_result_code_string(rc));
         Datum result = Datum(0);
@@ -601,12 +789,13 @@ Datum insert_message(Datum* values, char* nulls, const std::optional<std::string
 }  // namespace
 
 // plivo.send_mms(destination_number, message_text, media_urls, sender_number, callback_url,
-// idempotency_key)
+// idempotency_key, send_at, valid_for, plivo_log, sms_fallback, consent_override)
 extern "C" Datum plivo_send_mms(PG_FUNCTION_ARGS) {
-    return enqueue(fcinfo, "mms", SendArguments{0, 1, 2, 3, 4, 5});
+    return enqueue(fcinfo, "mms", SendArguments{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
 }
 
-// plivo.send_sms(destination_number, message_text, sender_number, callback_url, idempotency_key)
+// plivo.send_sms(destination_number, message_text, sender_number, callback_url,
+// idempotency_key, send_at, valid_for, plivo_log, consent_override)
 extern "C" Datum plivo_send_sms(PG_FUNCTION_ARGS) {
-    return enqueue(fcinfo, "sms", SendArguments{0, 1, -1, 2, 3, 4});
+    return enqueue(fcinfo, "sms", SendArguments{0, 1, -1, 2, 3, 4, 5, 6, 7, -1, 8});
 }

@@ -82,6 +82,25 @@ bool check_http_url_setting(char** newval, void** extra, GucSource source) {
     return false;
 }
 
+// Plivo takes a message_expiry of 5 s or more; 0 means none.
+bool check_default_valid_for(int* newval, void** extra, GucSource source) {
+    if (*newval == 0 || *newval >= 5) return true;
+    GUC_check_errmsg("plivo.default_valid_for must be 0 or at least 5 seconds");
+    GUC_check_errhint("Plivo drops a message only after 5 s or more; 0 keeps messages until sent.");
+    return false;
+}
+
+bool check_plivo_log_setting(char** newval, void** extra, GucSource source) {
+    const char* value = *newval;
+    if (value == nullptr || value[0] == '\0') return true;
+    for (const char* allowed : {"true", "false", "number_only", "content_only"}) {
+        if (strcmp(value, allowed) == 0) return true;
+    }
+    GUC_check_errmsg("\"%s\" is not a value of Plivo's log option", value);
+    GUC_check_errhint("Use true, false, number_only or content_only, or '' for Plivo's default.");
+    return false;
+}
+
 emit_log_hook_type previous_emit_log_hook = nullptr;
 
 // PostgreSQL logs a reloaded setting's new value ("parameter ... changed to ...") and,
@@ -251,6 +270,42 @@ void define_settings() {
         "For messages the law does not count as marketing (a one-time password, a fraud "
         "alert). Each use is recorded in plivo.consent_events.",
         &settings.allow_transactional, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    // Sending options: defaults for what a message does not say itself. Each is written
+    // into the row at enqueue, so the row shows what was asked of Plivo.
+    DefineCustomIntVariable(
+        "plivo.default_valid_for", "How long a message that gives no valid_for is worth sending.",
+        "0 (default): until it is sent. Otherwise at least 5 s: a message still queued or "
+        "retrying after it is failed, not sent, and Plivo is asked to drop it after what "
+        "remains (message_expiry, at most 10799 s).",
+        &settings.default_valid_for_seconds, 0, 0, INT_MAX / 2, PGC_USERSET, GUC_UNIT_S,
+        check_default_valid_for, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "plivo.plivo_log", "What Plivo may keep of messages that give no plivo_log.",
+        "true, false, number_only or content_only (Plivo's log parameter); empty (default): "
+        "Plivo's own default, which keeps the text 7 days and the numbers 90.",
+        &settings.plivo_log, "", PGC_USERSET, 0, check_plivo_log_setting, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "plivo.sms_fallback", "Sends an MMS that Plivo could not deliver as an SMS instead.",
+        "For MMS that give no sms_fallback: when Plivo reports one failed with an error code "
+        "of plivo.sms_fallback_error_codes, one SMS with the text and the media links is "
+        "enqueued, linked to it.",
+        &settings.sms_fallback, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "plivo.sms_fallback_error_codes", "Plivo error codes an SMS fallback answers.",
+        "Comma-separated. Default 50 (destination not capable: no MMS on that line or "
+        "carrier) and 120 (media over 5 MB).",
+        &settings.sms_fallback_error_codes, "50, 120", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "plivo.media_preflight", "Checks media URLs before an MMS is first sent.",
+        "HEAD (or a ranged GET) per URL, cached: an MMS whose media Plivo would refuse (too "
+        "large, wrong type, no answer) fails at once instead of after Plivo's attempt.",
+        &settings.media_preflight, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "plivo.media_allow_private_addresses",
+        "Lets media URLs on private, loopback and link-local addresses pass the check.",
+        "Off (default): Plivo fetches the media from the internet and could not reach them. "
+        "For tests against a local server.",
+        &settings.media_allow_private, false, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     // Set transaction-locally by pg_plivo's own code so that plivo.message_events can
     // say what caused a status change; an UPDATE without it is recorded as 'manual'.
     DefineCustomStringVariable("plivo.event_cause", "Cause recorded with status changes.",

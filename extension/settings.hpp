@@ -36,6 +36,12 @@ struct Settings {
     char* opt_out_reply;             // '' sends no confirmation
     char* help_reply;                // '' sends no answer to HELP
     bool allow_transactional;        // consent_override 'transactional' may be used
+    int default_valid_for_seconds;   // valid_for of a message that gives none; 0: none
+    char* plivo_log;                 // Plivo's log option for messages that give none; '': Plivo's default
+    bool sms_fallback;               // MMS fall back to SMS unless a message says otherwise
+    char* sms_fallback_error_codes;  // Plivo error codes that trigger the fallback (read by SQL)
+    bool media_preflight;            // check media URLs before an MMS's first attempt
+    bool media_allow_private;        // media URLs on private or loopback addresses pass the check
 };
 
 // plivo.opt_out_scope: an opt-out stops every one of our numbers from texting the

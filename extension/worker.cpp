@@ -174,23 +174,32 @@ std::string copy_and_free(char* value) {
     " UPDATE plivo.message_logs m SET status = 'sending', attempts = m.attempts + 1,"       \
     "   last_attempt_at = pg_catalog.clock_timestamp(),"                                   \
     "   lease_expires_at = pg_catalog.clock_timestamp() + $2 * interval '1 millisecond'"
-#define PLIVO_CLAIM_RETURNING                                                               \
+// `options`: the sending options of schema 0.3.0 (plivo_log, then the seconds left to
+// expires_at as Plivo's message_expiry), or NULLs for an older schema.
+#define PLIVO_CLAIM_RETURNING(options)                                                      \
     " RETURNING m.id::text, m.sender, m.recipient, m.message_type, m.message_text,"         \
     "   pg_catalog.array_to_string(m.media_urls, E'\\n'), m.callback_url, m.attempts,"    \
-    "   pg_catalog.date_part('epoch', m.unsettled_since)"
+    "   pg_catalog.date_part('epoch', m.unsettled_since), " options
 
 constexpr const char* kClaimSql =
-    PLIVO_CLAIM_DUE(", m.consent_override, m.unsettled_since, m.created_at")
+    PLIVO_CLAIM_DUE(", m.consent_override, m.unsettled_since, m.created_at, m.expires_at,"
+                    " m.valid_for")
     " first_of_pair AS ("
     "  SELECT DISTINCT ON (recipient, sender, message_type) id, recipient, sender,"
-    "    consent_override, unsettled_since, created_at FROM due"
+    "    consent_override, unsettled_since, created_at, expires_at, valid_for FROM due"
     "  ORDER BY recipient, sender, message_type, next_attempt_at, id),"
-    // An opt-out that committed after the message was enqueued (plivo.opt_outs): the
-    // message is failed here instead of sent. One whose earlier attempt may have reached
-    // Plivo is settled first. The confirmation of an opt-out may only go out within 5
-    // minutes of it (47 CFR 64.1200): later, it is failed too.
+    // A message past its expires_at (or with less than Plivo's 5 s of message_expiry
+    // left) is failed here instead of sent: a reminder held up by an outage is not sent
+    // hours late. An opt-out that committed after the message was enqueued
+    // (plivo.opt_outs): the message is failed too. One whose earlier attempt may have
+    // reached Plivo is settled first. The confirmation of an opt-out may only go out
+    // within 5 minutes of it (47 CFR 64.1200): later, it is failed too.
     " consent AS ("
-    "  SELECT f.id, CASE WHEN opt_out.id IS NOT NULL THEN pg_catalog.format("
+    "  SELECT f.id, CASE WHEN f.unsettled_since IS NULL AND f.expires_at IS NOT NULL"
+    "      AND f.expires_at < pg_catalog.now() + interval '5 seconds'"
+    "    THEN pg_catalog.format('not sent: expired at %s (valid_for %s)', f.expires_at,"
+    "      f.valid_for)"
+    "    WHEN opt_out.id IS NOT NULL THEN pg_catalog.format("
     "      'not sent: %s opted out (%s, plivo.opt_outs id %s)', f.recipient, opt_out.source,"
     "      opt_out.id)"
     "    WHEN f.consent_override = 'opt_out_confirmation' AND f.unsettled_since IS NULL"
@@ -207,7 +216,9 @@ constexpr const char* kClaimSql =
     "  FROM consent c WHERE m.id = c.id AND c.refusal IS NOT NULL)"
     PLIVO_CLAIM_SET
     " FROM consent due WHERE m.id = due.id AND due.refusal IS NULL"
-    PLIVO_CLAIM_RETURNING;
+    PLIVO_CLAIM_RETURNING(
+        "m.plivo_log, pg_catalog.floor(pg_catalog.date_part('epoch',"
+        "   m.expires_at - pg_catalog.clock_timestamp()))::integer");
 
 // The schema of pg_plivo before 0.3.0 has no consent ledger; the worker runs this claim
 // until ALTER EXTENSION pg_plivo UPDATE has run.
@@ -218,7 +229,7 @@ constexpr const char* kClaimWithoutConsentSql =
     "  ORDER BY recipient, sender, message_type, next_attempt_at, id)"
     PLIVO_CLAIM_SET
     " FROM first_of_pair due WHERE m.id = due.id"
-    PLIVO_CLAIM_RETURNING;
+    PLIVO_CLAIM_RETURNING("NULL::text, NULL::integer");
 
 // Writes the engine's decisions back, in place, in one statement. Each row is found by
 // its primary key: $3 lists the ids, so that the rows are read through the key whatever
@@ -416,6 +427,9 @@ plivo::ClaimedMessage claimed_from_row(uint64 row) {
             plivo::SystemTime(std::chrono::duration_cast<plivo::SystemTime::duration>(
                 std::chrono::duration<double>(epoch)));
     }
+    message.params.log = result_text(row, 10);
+    if (auto seconds = result_text(row, 11))
+        message.params.message_expiry_seconds = std::atoi(seconds->c_str());
     return message;
 }
 

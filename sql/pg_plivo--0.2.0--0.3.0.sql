@@ -11,7 +11,48 @@ ALTER TABLE plivo.message_logs ADD CONSTRAINT message_logs_consent_override_chec
 COMMENT ON COLUMN plivo.message_logs.consent_override IS
     'Sent although the recipient opted out: opt_out_confirmation or help_reply (pg_plivo''s own replies), or transactional (when plivo.allow_transactional_override is on); recorded in plivo.consent_events';
 COMMENT ON COLUMN plivo.message_events.cause IS
-    'enqueue, claim, plivo_answer, lease_recovery, delivery_report, redrive, opt_out (the recipient opted out while it was queued), or manual';
+    'enqueue, claim, plivo_answer, lease_recovery, delivery_report, redrive, opt_out (the recipient opted out while it was queued), cancel (plivo.cancel_message), or manual';
+
+-- Scheduling, expiry, Plivo's log option, the SMS fallback and costs.
+ALTER TABLE plivo.message_logs
+    ADD COLUMN send_at timestamptz,
+    ADD COLUMN valid_for interval,
+    ADD COLUMN expires_at timestamptz,
+    ADD COLUMN plivo_log text,
+    ADD COLUMN sms_fallback boolean,
+    ADD COLUMN fallback_of uuid,
+    ADD COLUMN fallback_message_id uuid,
+    ADD COLUMN units integer,
+    ADD COLUMN total_rate numeric,
+    ADD COLUMN total_amount numeric;
+ALTER TABLE plivo.message_logs DROP CONSTRAINT message_logs_status_check;
+ALTER TABLE plivo.message_logs ADD CONSTRAINT message_logs_status_check CHECK (status IS NOT NULL AND status IN (
+        'queued', 'sending', 'retrying', 'sent', 'delivered', 'undelivered', 'failed', 'rejected',
+        'cancelled'));
+ALTER TABLE plivo.message_logs ADD CONSTRAINT message_logs_plivo_log_check CHECK (
+        plivo_log IN ('true', 'false', 'number_only', 'content_only'));
+ALTER TABLE plivo.message_logs ADD CONSTRAINT message_logs_valid_for_check CHECK (valid_for >= interval '5 seconds');
+COMMENT ON COLUMN plivo.message_logs.status IS
+    'queued, sending, retrying, sent, delivered, undelivered, failed, rejected or cancelled (see the extension script for the life cycle)';
+COMMENT ON COLUMN plivo.message_logs.next_attempt_at IS 'When the dispatcher may take it (up): send_at for a scheduled message, later after a failed attempt';
+COMMENT ON COLUMN plivo.message_logs.send_at IS
+    'When to send (a scheduled message): the message stays queued with next_attempt_at = send_at, and plivo.cancel_message() can cancel it until the dispatcher claims it; NULL: at once';
+COMMENT ON COLUMN plivo.message_logs.valid_for IS
+    'How long the message is worth sending, from send_at (or enqueuing); at least 5 seconds. Past it, pg_plivo does not send it (failed), and Plivo is told to drop it (message_expiry) when it cannot deliver in time; NULL: plivo.default_valid_for';
+COMMENT ON COLUMN plivo.message_logs.expires_at IS
+    'send_at (or the time of enqueuing) + valid_for: a message still queued or retrying then is failed, not sent';
+COMMENT ON COLUMN plivo.message_logs.plivo_log IS
+    'What Plivo may keep of the message (its log parameter): true, false, number_only or content_only; NULL: plivo.plivo_log, else Plivo''s default (true)';
+COMMENT ON COLUMN plivo.message_logs.sms_fallback IS
+    'For an MMS: when Plivo reports it failed for a reason an SMS would not hit (plivo.sms_fallback_error_codes), send the text and the media links as one SMS instead; NULL: plivo.sms_fallback';
+COMMENT ON COLUMN plivo.message_logs.fallback_of IS 'On a fallback SMS: the MMS it replaces';
+COMMENT ON COLUMN plivo.message_logs.fallback_message_id IS 'On an MMS that failed: the fallback SMS sent instead';
+COMMENT ON COLUMN plivo.message_logs.units IS 'Units Plivo billed (Units of the delivery report, units of the message record)';
+COMMENT ON COLUMN plivo.message_logs.total_rate IS 'Plivo''s rate per unit (TotalRate), in the account''s currency';
+COMMENT ON COLUMN plivo.message_logs.total_amount IS 'What Plivo charged for the message (TotalAmount), in the account''s currency';
+-- One fallback SMS per MMS, whatever retries or reports come twice.
+CREATE UNIQUE INDEX message_logs_fallback_of_key ON plivo.message_logs (fallback_of)
+    WHERE fallback_of IS NOT NULL;
 
 -- The check every webhook from Plivo passes before it may write anything: the fields
 -- and headers are JSON objects, the signature is valid (V3, else V2; never a downgrade),
@@ -687,7 +728,7 @@ BEGIN
               FROM plivo.message_logs m
               WHERE m.created_at >= resume_from
                 AND m.created_at < cutoff
-                AND m.status IN ('sent', 'delivered', 'undelivered', 'failed', 'rejected')
+                AND m.status IN ('sent', 'delivered', 'undelivered', 'failed', 'rejected', 'cancelled')
               ORDER BY m.created_at
               LIMIT batch_size
               FOR UPDATE SKIP LOCKED) b;
@@ -700,7 +741,7 @@ BEGIN
         -- The rows are locked, so their status cannot have changed; checked again anyway.
         DELETE FROM plivo.message_logs m
         WHERE m.id = ANY (batch_ids)
-          AND m.status IN ('sent', 'delivered', 'undelivered', 'failed', 'rejected');
+          AND m.status IN ('sent', 'delivered', 'undelivered', 'failed', 'rejected', 'cancelled');
         GET DIAGNOSTICS deleted = ROW_COUNT;
         purged := purged + deleted;
 
@@ -768,7 +809,340 @@ END
 $$;
 
 COMMENT ON FUNCTION plivo.purge_message_logs(interval, integer, integer) IS
-    'Deletes messages in a final status (sent, delivered, undelivered, failed, rejected) created more than older_than ago, with their events and delivery reports (and unmatched delivery reports, webhook nonces and inbound messages older than that; never opt-outs), batch_size messages per DELETE (at most max_batches batches when given), skipping rows locked by others; returns how many messages were deleted';
+    'Deletes messages in a final status (sent, delivered, undelivered, failed, rejected, cancelled) created more than older_than ago, with their events and delivery reports (and unmatched delivery reports, webhook nonces and inbound messages older than that; never opt-outs), batch_size messages per DELETE (at most max_batches batches when given), skipping rows locked by others; returns how many messages were deleted';
+
+-- send_mms and send_sms take the sending options: a new signature. The roles that
+-- could execute them keep that right on the new functions.
+CREATE TEMPORARY TABLE pg_plivo_send_grants ON COMMIT DROP AS
+SELECT p.proname::text AS function_name, a.grantee::regrole::text AS grantee
+FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+WHERE p.pronamespace = 'plivo'::regnamespace AND p.proname IN ('send_mms', 'send_sms')
+  AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner;
+DROP FUNCTION plivo.send_mms(text, text, text[], text, text, text);
+DROP FUNCTION plivo.send_sms(text, text, text, text, text);
+CREATE FUNCTION plivo.send_mms(
+    destination_number text,
+    message_text text,
+    media_urls text[],
+    sender_number text DEFAULT NULL,
+    callback_url text DEFAULT NULL,
+    idempotency_key text DEFAULT NULL,
+    send_at timestamptz DEFAULT NULL,
+    valid_for interval DEFAULT NULL,
+    plivo_log text DEFAULT NULL,
+    sms_fallback boolean DEFAULT NULL,
+    consent_override text DEFAULT NULL)
+RETURNS uuid
+LANGUAGE c VOLATILE SECURITY INVOKER PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'plivo_send_mms';
+COMMENT ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text) IS
+    'Validates and enqueues one MMS (US and Canadian destinations), at once or at send_at; returns its plivo.message_logs id';
+
+CREATE FUNCTION plivo.send_sms(
+    destination_number text,
+    message_text text,
+    sender_number text DEFAULT NULL,
+    callback_url text DEFAULT NULL,
+    idempotency_key text DEFAULT NULL,
+    send_at timestamptz DEFAULT NULL,
+    valid_for interval DEFAULT NULL,
+    plivo_log text DEFAULT NULL,
+    consent_override text DEFAULT NULL)
+RETURNS uuid
+LANGUAGE c VOLATILE SECURITY INVOKER PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'plivo_send_sms';
+COMMENT ON FUNCTION plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text) IS
+    'Validates and enqueues one SMS, at once or at send_at; returns its plivo.message_logs id';
+REVOKE ALL ON FUNCTION
+    plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text),
+    plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text)
+    FROM PUBLIC;
+DO $regrant$
+DECLARE
+    granted record;
+BEGIN
+    FOR granted IN SELECT * FROM pg_plivo_send_grants LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s',
+            CASE granted.function_name
+                WHEN 'send_mms' THEN 'plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text)'
+                ELSE 'plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text)' END,
+            granted.grantee);
+    END LOOP;
+END
+$regrant$;
+DROP TABLE pg_plivo_send_grants;
+
+-- Cancels a message the dispatcher has not claimed yet: queued (a scheduled one, say),
+-- or retrying after an attempt Plivo certainly did not take. The UPDATE waits for a
+-- claim that holds the row and then finds it sending: too late, and it says so.
+CREATE FUNCTION plivo.cancel_message(id uuid) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+SET search_path = ''
+AS $$
+DECLARE
+    found_status text;
+    found_unsettled timestamptz;
+BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'id must not be null' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Pass the id of a queued message from plivo.message_logs.';
+    END IF;
+    PERFORM pg_catalog.set_config('plivo.event_cause', 'cancel', true);
+    UPDATE plivo.message_logs m
+    SET status = 'cancelled', lease_expires_at = NULL,
+        last_error = 'cancelled by ' || CURRENT_USER
+    WHERE m.id = cancel_message.id AND m.status IN ('queued', 'retrying')
+      AND m.unsettled_since IS NULL;
+    IF FOUND THEN
+        PERFORM pg_catalog.set_config('plivo.event_cause', '', true);
+        RETURN true;
+    END IF;
+    PERFORM pg_catalog.set_config('plivo.event_cause', '', true);
+    SELECT m.status, m.unsettled_since INTO found_status, found_unsettled
+    FROM plivo.message_logs m WHERE m.id = cancel_message.id;
+    IF found_status IS NULL THEN
+        RAISE EXCEPTION 'message % does not exist', id USING ERRCODE = 'no_data_found',
+            HINT = 'Pass the id of a message in plivo.message_logs.';
+    END IF;
+    RAISE EXCEPTION 'message % can no longer be cancelled', id
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+        DETAIL = CASE WHEN found_unsettled IS NOT NULL
+            THEN 'An earlier attempt may have reached Plivo; its outcome is being settled.'
+            ELSE pg_catalog.format('Its status is %s.', found_status) END,
+        HINT = 'Only a queued message (or one retrying that Plivo never took) can be cancelled.';
+END
+$$;
+COMMENT ON FUNCTION plivo.cancel_message(uuid) IS
+    'Cancels a queued (or scheduled) message before the dispatcher claims it; raises 55000 when it is too late';
+
+-- Delivery reports also record what Plivo charged.
+CREATE OR REPLACE FUNCTION plivo._apply_report(params jsonb, report_id bigint DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+SET search_path = ''
+AS $$
+DECLARE
+    report_uuid text;
+    report_status text;
+    report_sequence integer;
+    new_status text;
+    target_id uuid;
+    message_status text;
+    message_info jsonb;
+    last_sequence integer;
+    outcome text;
+BEGIN
+    report_uuid := params ->> 'MessageUUID';
+    report_status := pg_catalog.lower(params ->> 'Status');
+    IF report_uuid IS NULL OR report_uuid = '' OR report_status IS NULL THEN
+        RAISE EXCEPTION 'params must contain MessageUUID and Status'
+            USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = pg_catalog.format('The fields were: %s.',
+                (SELECT pg_catalog.string_agg(k, ', ' ORDER BY k) FROM pg_catalog.jsonb_object_keys(params) k)),
+            HINT = 'Pass every field of Plivo''s message status callback.';
+    END IF;
+    IF (params ->> 'Sequence') ~ '^[0-9]{1,9}$' THEN
+        report_sequence := (params ->> 'Sequence')::integer;
+    END IF;
+    -- Plivo's 'queued' means accepted, which is what 'sent' means here.
+    new_status := CASE WHEN report_status = 'queued' THEN 'sent' ELSE report_status END;
+
+    SELECT m.id, m.status, m.plivo_status_info INTO target_id, message_status, message_info
+    FROM plivo.message_logs m WHERE m.plivo_message_uuid = report_uuid
+    FOR UPDATE;
+
+    IF target_id IS NULL THEN
+        outcome := 'unknown_message';
+    ELSIF EXISTS (SELECT FROM plivo.delivery_reports r
+                  WHERE r.message_id = target_id AND r.params = _apply_report.params
+                    AND r.id IS DISTINCT FROM report_id) THEN
+        outcome := 'duplicate';
+    ELSE
+        IF (message_info ->> 'Sequence') ~ '^[0-9]{1,9}$' THEN
+            last_sequence := (message_info ->> 'Sequence')::integer;
+        END IF;
+        IF plivo._status_rank(new_status) IS NULL
+           OR plivo._status_rank(message_status) >= 2
+           OR plivo._status_rank(new_status) < plivo._status_rank(message_status)
+           OR (report_sequence IS NOT NULL AND last_sequence IS NOT NULL
+               AND report_sequence <= last_sequence) THEN
+            outcome := 'stale';
+        ELSE
+            outcome := 'applied';
+            PERFORM pg_catalog.set_config('plivo.event_cause', 'delivery_report', true);
+            -- The report's fields join what is known (Plivo's api_id from the send stays),
+            -- and what Plivo charged: Units, TotalRate and TotalAmount when they are numbers.
+            UPDATE plivo.message_logs m
+            SET status = new_status,
+                plivo_status_info = coalesce(m.plivo_status_info, '{}'::jsonb) || params,
+                error_code = CASE WHEN new_status IN ('undelivered', 'failed', 'rejected')
+                                  THEN NULLIF(params ->> 'ErrorCode', '') ELSE m.error_code END,
+                units = CASE WHEN (params ->> 'Units') ~ '^[0-9]{1,9}$'
+                             THEN (params ->> 'Units')::integer ELSE m.units END,
+                total_rate = CASE WHEN (params ->> 'TotalRate') ~ '^[0-9]{1,12}(\.[0-9]{1,12})?$'
+                                  THEN (params ->> 'TotalRate')::numeric ELSE m.total_rate END,
+                total_amount = CASE WHEN (params ->> 'TotalAmount') ~ '^[0-9]{1,12}(\.[0-9]{1,12})?$'
+                                    THEN (params ->> 'TotalAmount')::numeric ELSE m.total_amount END
+            WHERE m.id = target_id;
+            PERFORM pg_catalog.set_config('plivo.event_cause', '', true);
+        END IF;
+    END IF;
+
+    IF report_id IS NULL THEN
+        INSERT INTO plivo.delivery_reports (message_uuid, message_id, status, sequence, result, params)
+        VALUES (report_uuid, target_id, report_status, report_sequence, outcome, params);
+    ELSE
+        UPDATE plivo.delivery_reports r SET message_id = target_id, result = outcome
+        WHERE r.id = report_id;
+    END IF;
+
+    RETURN pg_catalog.jsonb_build_object(
+        'result', outcome,
+        'message_id', target_id,
+        'status', CASE WHEN outcome = 'applied' THEN new_status ELSE message_status END,
+        'previous_status', message_status);
+END
+$$;
+
+-------------------------------------------------------------------------------
+-- SMS fallback. An MMS with sms_fallback set that Plivo reports failed or undelivered
+-- with an error an SMS would not hit (plivo.sms_fallback_error_codes: by default 50,
+-- the destination cannot take MMS, and 120, media over 5 MB) is sent again as one SMS
+-- with its text and media links. The two rows point at each other (fallback_of,
+-- fallback_message_id); the unique index on fallback_of keeps it to one SMS, whatever
+-- report comes twice.
+-------------------------------------------------------------------------------
+CREATE FUNCTION plivo._sms_fallback() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    codes text[];
+    fallback_id uuid;
+BEGIN
+    codes := pg_catalog.regexp_split_to_array(pg_catalog.btrim(
+        coalesce(pg_catalog.current_setting('plivo.sms_fallback_error_codes', true), '')), '\s*,\s*');
+    IF NOT (NEW.error_code = ANY (codes)) THEN
+        RETURN NULL;
+    END IF;
+    BEGIN
+        -- As the MMS's caller would have enqueued it; validated and consent-checked by the
+        -- same trigger as every message. An SMS that cannot be made (the text and links
+        -- are too long, the recipient opted out, the MMS expired) is a WARNING: the
+        -- report is still recorded.
+        INSERT INTO plivo.message_logs (recipient, sender, message_text, message_type,
+            callback_url, created_by, created_by_role, fallback_of, plivo_log, expires_at)
+        VALUES (NEW.recipient, NEW.sender,
+                pg_catalog.concat_ws(E'\n', NULLIF(NEW.message_text, ''),
+                                     pg_catalog.array_to_string(NEW.media_urls, E'\n')),
+                'sms', NEW.callback_url, NEW.created_by, NEW.created_by_role, NEW.id,
+                NEW.plivo_log, NEW.expires_at)
+        ON CONFLICT (fallback_of) WHERE fallback_of IS NOT NULL DO NOTHING
+        RETURNING id INTO fallback_id;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'pg_plivo: no SMS fallback for message %: %', NEW.id, SQLERRM
+            USING ERRCODE = SQLSTATE;
+        RETURN NULL;
+    END;
+    IF fallback_id IS NOT NULL THEN
+        UPDATE plivo.message_logs m SET fallback_message_id = fallback_id WHERE m.id = NEW.id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER message_logs_sms_fallback AFTER UPDATE OF status ON plivo.message_logs
+    FOR EACH ROW
+    WHEN (NEW.message_type = 'mms' AND NEW.sms_fallback
+          AND NEW.status IN ('failed', 'undelivered') AND OLD.status IS DISTINCT FROM NEW.status
+          AND NEW.error_code IS NOT NULL AND NEW.fallback_message_id IS NULL)
+    EXECUTE FUNCTION plivo._sms_fallback();
+
+-- delivery_stats counts cancelled messages and sums what Plivo charged.
+CREATE OR REPLACE VIEW plivo.delivery_stats WITH (security_invoker = true) AS
+WITH msg AS NOT MATERIALIZED (
+    SELECT (m.created_at AT TIME ZONE 'UTC')::date AS day,
+           m.sender,
+           m.status,
+           m.error_code,
+           m.units,
+           m.total_amount,
+           p.reached_plivo,
+           CASE WHEN p.reached_plivo THEN ev.first_sent_at - m.created_at END AS time_to_sent,
+           CASE WHEN m.status = 'delivered' THEN ev.first_delivered_at - m.created_at END
+               AS time_to_delivered
+    FROM plivo.message_logs m
+    CROSS JOIN LATERAL (SELECT m.status IN ('sent', 'delivered', 'undelivered')
+                               OR (m.status IN ('failed', 'rejected')
+                                   AND m.plivo_message_uuid IS NOT NULL) AS reached_plivo) p
+    -- one probe of message_events_message_idx per message, for both times
+    CROSS JOIN LATERAL (
+        SELECT min(e.created_at) FILTER (WHERE e.new_status = 'sent') AS first_sent_at,
+               min(e.created_at) FILTER (WHERE e.new_status = 'delivered') AS first_delivered_at
+        FROM plivo.message_events e
+        WHERE e.message_id = m.id AND e.new_status IN ('sent', 'delivered')) ev
+),
+totals AS NOT MATERIALIZED (
+    SELECT msg.day,
+           msg.sender,
+           count(*) AS enqueued,
+           count(*) FILTER (WHERE msg.reached_plivo) AS sent,
+           count(*) FILTER (WHERE msg.status = 'delivered') AS delivered,
+           count(*) FILTER (WHERE msg.status = 'undelivered') AS undelivered,
+           count(*) FILTER (WHERE msg.status = 'failed') AS failed,
+           count(*) FILTER (WHERE msg.status = 'rejected') AS rejected,
+           count(*) FILTER (WHERE msg.status = 'cancelled') AS cancelled,
+           sum(msg.units) AS units,
+           sum(msg.total_amount) AS spend,
+           count(*) FILTER (WHERE msg.total_amount IS NOT NULL) AS priced,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY msg.time_to_sent) AS median_time_to_sent,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY msg.time_to_sent) AS p95_time_to_sent,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY msg.time_to_delivered) AS median_time_to_delivered,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY msg.time_to_delivered) AS p95_time_to_delivered
+    FROM msg
+    GROUP BY msg.day, msg.sender
+),
+codes AS NOT MATERIALIZED (
+    SELECT c.day,
+           c.sender,
+           jsonb_agg(jsonb_build_object('code', c.error_code, 'count', c.n, 'meaning', ec.meaning)
+                     ORDER BY c.n DESC, c.error_code) AS top_error_codes
+    FROM (SELECT msg.day, msg.sender, msg.error_code, count(*) AS n,
+                 row_number() OVER (PARTITION BY msg.day, msg.sender
+                                    ORDER BY count(*) DESC, msg.error_code) AS rank
+          FROM msg
+          WHERE msg.error_code IS NOT NULL AND msg.error_code <> '000'
+          GROUP BY msg.day, msg.sender, msg.error_code) c
+    LEFT JOIN plivo.error_codes ec ON ec.code = c.error_code
+    WHERE c.rank <= 3
+    GROUP BY c.day, c.sender
+)
+SELECT t.day,
+       t.sender,
+       t.enqueued,
+       t.sent,
+       t.delivered,
+       t.undelivered,
+       t.failed,
+       t.rejected,
+       round(t.delivered::numeric / NULLIF(t.delivered + t.undelivered, 0), 4) AS delivery_rate,
+       t.median_time_to_sent,
+       t.p95_time_to_sent,
+       t.median_time_to_delivered,
+       t.p95_time_to_delivered,
+       coalesce(codes.top_error_codes, '[]'::jsonb) AS top_error_codes,
+       t.cancelled,
+       t.units,
+       t.spend,
+       t.priced
+FROM totals t
+LEFT JOIN codes ON codes.day = t.day AND codes.sender = t.sender;
+COMMENT ON COLUMN plivo.delivery_stats.cancelled IS 'messages cancelled with plivo.cancel_message() before they were sent';
+COMMENT ON COLUMN plivo.delivery_stats.units IS 'sum of the units Plivo billed (from delivery reports); NULL when none reported any';
+COMMENT ON COLUMN plivo.delivery_stats.spend IS 'sum of TotalAmount of the delivery reports, in the account''s currency; NULL when none reported any';
+COMMENT ON COLUMN plivo.delivery_stats.priced IS 'messages whose charge is known (spend covers these only)';
+COMMENT ON VIEW plivo.delivery_stats IS
+    'Per UTC day of created_at and sender: messages enqueued, sent (accepted by Plivo), delivered, undelivered, failed, rejected, cancelled; delivery rate; median and 95th percentile time to sent and to delivered; the 3 most frequent error codes; units and spend as Plivo reported them';
 
 -------------------------------------------------------------------------------
 -- Row-level security and grants, as 90_security.sql gives a fresh install.
@@ -794,10 +1168,14 @@ REVOKE ALL ON FUNCTION
     plivo._apply_inbound_consent(bigint, text, text, text, text)
     FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION plivo.cancel_message(uuid), plivo._sms_fallback() FROM PUBLIC;
 DO $grants$
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
         GRANT EXECUTE ON FUNCTION
+            plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text),
+            plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text),
+            plivo.cancel_message(uuid),
             plivo._check_webhook_request(text, jsonb, jsonb, text),
             plivo.handle_inbound_message(text, jsonb, jsonb, text),
             plivo._inbound_number(text),
@@ -818,6 +1196,22 @@ BEGIN
             FOR SELECT TO service_role USING (true);
         CREATE POLICY consent_events_service_role ON plivo.consent_events
             FOR SELECT TO service_role USING (true);
+    END IF;
+
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'authenticated') THEN
+        GRANT INSERT (recipient, sender, message_text, media_urls, message_type,
+                      callback_url, idempotency_key, next_attempt_at, send_at, valid_for,
+                      expires_at, plivo_log, sms_fallback)
+            ON plivo.message_logs TO authenticated;
+        DROP POLICY message_logs_authenticated_insert ON plivo.message_logs;
+        CREATE POLICY message_logs_authenticated_insert ON plivo.message_logs
+            FOR INSERT TO authenticated
+            WITH CHECK (
+                created_by = (SELECT plivo.current_subject())
+                AND (SELECT pg_catalog.has_function_privilege(
+                        'plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text)', 'EXECUTE')
+                     OR pg_catalog.has_function_privilege(
+                        'plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text)', 'EXECUTE')));
     END IF;
 END
 $grants$;

@@ -11,24 +11,33 @@ CREATE FUNCTION plivo.send_mms(
     media_urls text[],
     sender_number text DEFAULT NULL,
     callback_url text DEFAULT NULL,
-    idempotency_key text DEFAULT NULL)
+    idempotency_key text DEFAULT NULL,
+    send_at timestamptz DEFAULT NULL,
+    valid_for interval DEFAULT NULL,
+    plivo_log text DEFAULT NULL,
+    sms_fallback boolean DEFAULT NULL,
+    consent_override text DEFAULT NULL)
 RETURNS uuid
 LANGUAGE c VOLATILE SECURITY INVOKER PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'plivo_send_mms';
-COMMENT ON FUNCTION plivo.send_mms(text, text, text[], text, text, text) IS
-    'Validates and enqueues one MMS (US and Canadian destinations); returns its plivo.message_logs id';
+COMMENT ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text) IS
+    'Validates and enqueues one MMS (US and Canadian destinations), at once or at send_at; returns its plivo.message_logs id';
 
 CREATE FUNCTION plivo.send_sms(
     destination_number text,
     message_text text,
     sender_number text DEFAULT NULL,
     callback_url text DEFAULT NULL,
-    idempotency_key text DEFAULT NULL)
+    idempotency_key text DEFAULT NULL,
+    send_at timestamptz DEFAULT NULL,
+    valid_for interval DEFAULT NULL,
+    plivo_log text DEFAULT NULL,
+    consent_override text DEFAULT NULL)
 RETURNS uuid
 LANGUAGE c VOLATILE SECURITY INVOKER PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'plivo_send_sms';
-COMMENT ON FUNCTION plivo.send_sms(text, text, text, text, text) IS
-    'Validates and enqueues one SMS; returns its plivo.message_logs id';
+COMMENT ON FUNCTION plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text) IS
+    'Validates and enqueues one SMS, at once or at send_at; returns its plivo.message_logs id';
 
 CREATE FUNCTION plivo.verify_plivo_signature(
     url text,
@@ -116,6 +125,49 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION plivo.retry_message(uuid) IS 'Puts one failed message back in the queue';
+
+-- Cancels a message the dispatcher has not claimed yet: queued (a scheduled one, say),
+-- or retrying after an attempt Plivo certainly did not take. The UPDATE waits for a
+-- claim that holds the row and then finds it sending: too late, and it says so.
+CREATE FUNCTION plivo.cancel_message(id uuid) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+SET search_path = ''
+AS $$
+DECLARE
+    found_status text;
+    found_unsettled timestamptz;
+BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'id must not be null' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Pass the id of a queued message from plivo.message_logs.';
+    END IF;
+    PERFORM pg_catalog.set_config('plivo.event_cause', 'cancel', true);
+    UPDATE plivo.message_logs m
+    SET status = 'cancelled', lease_expires_at = NULL,
+        last_error = 'cancelled by ' || CURRENT_USER
+    WHERE m.id = cancel_message.id AND m.status IN ('queued', 'retrying')
+      AND m.unsettled_since IS NULL;
+    IF FOUND THEN
+        PERFORM pg_catalog.set_config('plivo.event_cause', '', true);
+        RETURN true;
+    END IF;
+    PERFORM pg_catalog.set_config('plivo.event_cause', '', true);
+    SELECT m.status, m.unsettled_since INTO found_status, found_unsettled
+    FROM plivo.message_logs m WHERE m.id = cancel_message.id;
+    IF found_status IS NULL THEN
+        RAISE EXCEPTION 'message % does not exist', id USING ERRCODE = 'no_data_found',
+            HINT = 'Pass the id of a message in plivo.message_logs.';
+    END IF;
+    RAISE EXCEPTION 'message % can no longer be cancelled', id
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+        DETAIL = CASE WHEN found_unsettled IS NOT NULL
+            THEN 'An earlier attempt may have reached Plivo; its outcome is being settled.'
+            ELSE pg_catalog.format('Its status is %s.', found_status) END,
+        HINT = 'Only a queued message (or one retrying that Plivo never took) can be cancelled.';
+END
+$$;
+COMMENT ON FUNCTION plivo.cancel_message(uuid) IS
+    'Cancels a queued (or scheduled) message before the dispatcher claims it; raises 55000 when it is too late';
 
 -- Re-drive every failed message created since `since`; returns how many.
 CREATE FUNCTION plivo.retry_failed(since timestamptz) RETURNS bigint

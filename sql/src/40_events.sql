@@ -4,7 +4,8 @@
 -- statement, not one per row): the 'enqueue' events by message_logs_enqueued
 -- (20_enqueue_triggers.sql, in C), the status changes by the trigger below. The cause comes from the transaction-local setting
 -- plivo.event_cause, which pg_plivo's own code sets ('enqueue', 'claim',
--- 'plivo_answer', 'lease_recovery', 'delivery_report', 'redrive', 'opt_out'); any other change
+-- 'plivo_answer', 'lease_recovery', 'delivery_report', 'redrive', 'opt_out', 'cancel');
+-- any other change
 -- (a DBA's UPDATE) is recorded as 'manual'.
 -------------------------------------------------------------------------------
 CREATE TABLE plivo.message_events (
@@ -19,7 +20,7 @@ CREATE TABLE plivo.message_events (
 COMMENT ON TABLE plivo.message_events IS
     'Every status change of every message: old and new status, cause, time and detail';
 COMMENT ON COLUMN plivo.message_events.cause IS
-    'enqueue, claim, plivo_answer, lease_recovery, delivery_report, redrive, opt_out (the recipient opted out while it was queued), or manual';
+    'enqueue, claim, plivo_answer, lease_recovery, delivery_report, redrive, opt_out (the recipient opted out while it was queued), cancel (plivo.cancel_message), or manual';
 CREATE INDEX message_events_message_idx ON plivo.message_events (message_id, id);
 CREATE INDEX message_events_created_at_idx ON plivo.message_events (created_at);
 

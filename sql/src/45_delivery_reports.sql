@@ -119,12 +119,19 @@ BEGIN
         ELSE
             outcome := 'applied';
             PERFORM pg_catalog.set_config('plivo.event_cause', 'delivery_report', true);
-            -- The report's fields join what is known (Plivo's api_id from the send stays).
+            -- The report's fields join what is known (Plivo's api_id from the send stays),
+            -- and what Plivo charged: Units, TotalRate and TotalAmount when they are numbers.
             UPDATE plivo.message_logs m
             SET status = new_status,
                 plivo_status_info = coalesce(m.plivo_status_info, '{}'::jsonb) || params,
                 error_code = CASE WHEN new_status IN ('undelivered', 'failed', 'rejected')
-                                  THEN NULLIF(params ->> 'ErrorCode', '') ELSE m.error_code END
+                                  THEN NULLIF(params ->> 'ErrorCode', '') ELSE m.error_code END,
+                units = CASE WHEN (params ->> 'Units') ~ '^[0-9]{1,9}$'
+                             THEN (params ->> 'Units')::integer ELSE m.units END,
+                total_rate = CASE WHEN (params ->> 'TotalRate') ~ '^[0-9]{1,12}(\.[0-9]{1,12})?$'
+                                  THEN (params ->> 'TotalRate')::numeric ELSE m.total_rate END,
+                total_amount = CASE WHEN (params ->> 'TotalAmount') ~ '^[0-9]{1,12}(\.[0-9]{1,12})?$'
+                                    THEN (params ->> 'TotalAmount')::numeric ELSE m.total_amount END
             WHERE m.id = target_id;
             PERFORM pg_catalog.set_config('plivo.event_cause', '', true);
         END IF;

@@ -116,6 +116,8 @@ WITH msg AS NOT MATERIALIZED (
            m.sender,
            m.status,
            m.error_code,
+           m.units,
+           m.total_amount,
            p.reached_plivo,
            CASE WHEN p.reached_plivo THEN ev.first_sent_at - m.created_at END AS time_to_sent,
            CASE WHEN m.status = 'delivered' THEN ev.first_delivered_at - m.created_at END
@@ -140,6 +142,10 @@ totals AS NOT MATERIALIZED (
            count(*) FILTER (WHERE msg.status = 'undelivered') AS undelivered,
            count(*) FILTER (WHERE msg.status = 'failed') AS failed,
            count(*) FILTER (WHERE msg.status = 'rejected') AS rejected,
+           count(*) FILTER (WHERE msg.status = 'cancelled') AS cancelled,
+           sum(msg.units) AS units,
+           sum(msg.total_amount) AS spend,
+           count(*) FILTER (WHERE msg.total_amount IS NOT NULL) AS priced,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY msg.time_to_sent) AS median_time_to_sent,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY msg.time_to_sent) AS p95_time_to_sent,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY msg.time_to_delivered) AS median_time_to_delivered,
@@ -175,12 +181,16 @@ SELECT t.day,
        t.p95_time_to_sent,
        t.median_time_to_delivered,
        t.p95_time_to_delivered,
-       coalesce(codes.top_error_codes, '[]'::jsonb) AS top_error_codes
+       coalesce(codes.top_error_codes, '[]'::jsonb) AS top_error_codes,
+       t.cancelled,
+       t.units,
+       t.spend,
+       t.priced
 FROM totals t
 LEFT JOIN codes ON codes.day = t.day AND codes.sender = t.sender;
 
 COMMENT ON VIEW plivo.delivery_stats IS
-    'Per UTC day of created_at and sender: messages enqueued, sent (accepted by Plivo), delivered, undelivered, failed, rejected; delivery rate; median and 95th percentile time to sent and to delivered; the 3 most frequent error codes';
+    'Per UTC day of created_at and sender: messages enqueued, sent (accepted by Plivo), delivered, undelivered, failed, rejected, cancelled; delivery rate; median and 95th percentile time to sent and to delivered; the 3 most frequent error codes; units and spend as Plivo reported them';
 COMMENT ON COLUMN plivo.delivery_stats.day IS 'UTC date of created_at';
 COMMENT ON COLUMN plivo.delivery_stats.sent IS 'messages Plivo accepted: status sent, delivered or undelivered, or failed/rejected with a plivo_message_uuid';
 COMMENT ON COLUMN plivo.delivery_stats.failed IS 'messages in status failed, whether Plivo refused them, the attempts ran out, or Plivo reported the failure';
@@ -191,3 +201,7 @@ COMMENT ON COLUMN plivo.delivery_stats.median_time_to_delivered IS 'median of (f
 COMMENT ON COLUMN plivo.delivery_stats.p95_time_to_delivered IS '95th percentile (interpolated) of (first event into delivered) - created_at';
 COMMENT ON COLUMN plivo.delivery_stats.top_error_codes IS
     'jsonb array of up to 3 {code, count, meaning}, most frequent first (ties by code); meaning is NULL for codes not in plivo.error_codes (such as http_400); 000 is not an error';
+COMMENT ON COLUMN plivo.delivery_stats.cancelled IS 'messages cancelled with plivo.cancel_message() before they were sent';
+COMMENT ON COLUMN plivo.delivery_stats.units IS 'sum of the units Plivo billed (from delivery reports); NULL when none reported any';
+COMMENT ON COLUMN plivo.delivery_stats.spend IS 'sum of TotalAmount of the delivery reports, in the account''s currency; NULL when none reported any';
+COMMENT ON COLUMN plivo.delivery_stats.priced IS 'messages whose charge is known (spend covers these only)';

@@ -72,7 +72,7 @@ BEGIN
               FROM plivo.message_logs m
               WHERE m.created_at >= resume_from
                 AND m.created_at < cutoff
-                AND m.status IN ('sent', 'delivered', 'undelivered', 'failed', 'rejected')
+                AND m.status IN ('sent', 'delivered', 'undelivered', 'failed', 'rejected', 'cancelled')
               ORDER BY m.created_at
               LIMIT batch_size
               FOR UPDATE SKIP LOCKED) b;
@@ -85,7 +85,7 @@ BEGIN
         -- The rows are locked, so their status cannot have changed; checked again anyway.
         DELETE FROM plivo.message_logs m
         WHERE m.id = ANY (batch_ids)
-          AND m.status IN ('sent', 'delivered', 'undelivered', 'failed', 'rejected');
+          AND m.status IN ('sent', 'delivered', 'undelivered', 'failed', 'rejected', 'cancelled');
         GET DIAGNOSTICS deleted = ROW_COUNT;
         purged := purged + deleted;
 
@@ -153,4 +153,4 @@ END
 $$;
 
 COMMENT ON FUNCTION plivo.purge_message_logs(interval, integer, integer) IS
-    'Deletes messages in a final status (sent, delivered, undelivered, failed, rejected) created more than older_than ago, with their events and delivery reports (and unmatched delivery reports, webhook nonces and inbound messages older than that; never opt-outs), batch_size messages per DELETE (at most max_batches batches when given), skipping rows locked by others; returns how many messages were deleted';
+    'Deletes messages in a final status (sent, delivered, undelivered, failed, rejected, cancelled) created more than older_than ago, with their events and delivery reports (and unmatched delivery reports, webhook nonces and inbound messages older than that; never opt-outs), batch_size messages per DELETE (at most max_batches batches when given), skipping rows locked by others; returns how many messages were deleted';

@@ -79,6 +79,29 @@ TEST(PlivoRequest, MmsWithoutTextOmitsText) {
               R"("https://example.com/b.png"],"src":"14155550100","type":"mms"})");
 }
 
+TEST(PlivoRequest, LogAndMessageExpiryGoInTheBodyWhenSet) {
+    SendParams message;
+    message.sender = "+14155550100";
+    message.recipient = "+14155550111";
+    message.text = "code 1234";
+    message.log = "number_only";
+    message.message_expiry_seconds = 600;
+    EXPECT_EQ(send_request_body(message),
+              R"({"dst":"14155550111","log":"number_only","message_expiry":600,)"
+              R"("src":"14155550100","text":"code 1234","type":"sms"})");
+}
+
+TEST(PlivoRequest, MessageExpiryIsClampedToPlivosBounds) {
+    SendParams message;
+    message.sender = "+14155550100";
+    message.recipient = "+14155550111";
+    message.text = "x";
+    message.message_expiry_seconds = 2;
+    EXPECT_NE(send_request_body(message).find("\"message_expiry\":5,"), std::string::npos);
+    message.message_expiry_seconds = 86400;
+    EXPECT_NE(send_request_body(message).find("\"message_expiry\":10799,"), std::string::npos);
+}
+
 TEST(PlivoRequest, DescriptionForLogsNeverShowsTheToken) {
     const HttpRequest request = build_send_request(account(), mms());
     const std::string description = request.describe();
