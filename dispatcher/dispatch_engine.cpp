@@ -178,7 +178,8 @@ struct DispatchEngine::State {
 
     SettleQuery settle_query(const Job& job) const {
         SettleQuery query;
-        query.sender = job.message.params.sender;
+        // Through a Powerpack the number is Plivo's choice: any of ours fits.
+        if (!job.message.params.via_powerpack) query.sender = job.message.params.sender;
         query.recipient = job.message.params.recipient;
         query.type = job.message.params.type;
         query.window_start = *job.message.unsettled_since;
@@ -488,6 +489,12 @@ struct DispatchEngine::State {
         RowUpdate update =
             update_for(job, opted_out_at_plivo ? result.message->message_state.c_str() : "sent");
         update.plivo_message_uuid = uuid;
+        // The number a Powerpack picked, as Plivo's record names it.
+        if (result.verdict == SettleVerdict::Found && job.message.params.via_powerpack &&
+            !result.message->from_number.empty()) {
+            const std::string& number = result.message->from_number;
+            update.sender = number.front() == '+' ? number : "+" + number;
+        }
         update.status_info_json = dump(info);
         if (opted_out_at_plivo) update.error_code = "200";
         if (result.verdict == SettleVerdict::Found) {
@@ -912,6 +919,7 @@ std::string row_updates_json(const std::vector<RowUpdate>& updates) {
         time("next_attempt_at", update.next_attempt_at);
         boolean("not_attempted", update.not_attempted);
         text("plivo_message_uuid", update.plivo_message_uuid);
+        if (update.sender) text("sender", update.sender);
         key("plivo_status_info");
         if (update.status_info_json) append_status_info(out, *update.status_info_json);
         else out += "null";

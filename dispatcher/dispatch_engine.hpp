@@ -85,6 +85,7 @@ struct RowUpdate {
     std::string id;
     std::string status;  // sent, retrying or failed
     std::optional<std::string> plivo_message_uuid;
+    std::optional<std::string> sender;  // the number a Powerpack picked, once Plivo names it
     std::optional<std::string> status_info_json;  // becomes plivo_status_info (a JSON object)
     std::optional<std::string> error_code;
     std::optional<std::string> last_error;  // NULL it with clear_last_error

@@ -71,6 +71,33 @@ std::string resolve_sender(const OutgoingMessage& message, const FieldNames& nam
         "Give " + names.sender + ", or set a default sender with " + set_default + ".");
 }
 
+}  // namespace
+
+std::string parse_powerpack_uuid(const std::string& value, const std::string& field) {
+    static const int kGroups[] = {8, 4, 4, 4, 12};
+    std::string lower;
+    std::size_t at = 0;
+    bool ok = value.size() == 36;
+    for (int group = 0; ok && group < 5; ++group) {
+        if (group > 0) ok = value[at++] == '-';
+        for (int i = 0; ok && i < kGroups[group]; ++i, ++at) {
+            char c = value[at];
+            ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        }
+    }
+    if (!ok) {
+        throw InputError(InputErrorKind::InvalidParameter, field,
+                         field + " is not a Powerpack uuid",
+                         "The value was " + quote_or_describe(value) + ".",
+                         "Copy the Powerpack's uuid from the Plivo console, for example "
+                         "'d1b5a6c2-3e4f-4a5b-8c6d-7e8f9a0b1c2d'.");
+    }
+    for (char c : value) lower += static_cast<char>(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+    return lower;
+}
+
+namespace {
+
 // Checks the media list of an MMS and returns its URLs.
 std::vector<std::string> validate_media_urls(const OutgoingMessage& message,
                                              const FieldNames& names) {
@@ -191,7 +218,20 @@ ValidatedMessage validate_outgoing(const OutgoingMessage& message, const FieldNa
 
     ValidatedMessage out{};
     out.recipient = recipient.e164;
-    out.sender = resolve_sender(message, names);
+    if (is_present(message.sender) && is_present(message.powerpack_uuid)) {
+        throw InputError(InputErrorKind::InvalidParameter, "powerpack_uuid",
+                         "powerpack_uuid and " + names.sender + " cannot both be given",
+                         "Plivo takes either a sender number or a Powerpack, never both.",
+                         "Leave out " + names.sender + " to let the Powerpack pick the number, or "
+                         "powerpack_uuid to send from " + names.sender + ".");
+    }
+    if (is_present(message.powerpack_uuid)) {
+        out.powerpack_uuid = parse_powerpack_uuid(*message.powerpack_uuid, "powerpack_uuid");
+    } else if (!is_present(message.sender) && is_present(message.default_powerpack_uuid)) {
+        out.powerpack_uuid = parse_powerpack_uuid(*message.default_powerpack_uuid, kPowerpackSetting);
+    } else {
+        out.sender = resolve_sender(message, names);
+    }
     const bool has_media = message.media_urls && !message.media_urls->empty();
     out.type = message.type.value_or(has_media ? MessageType::Mms : MessageType::Sms);
     out.text_stats = TextStats{TextEncoding::Gsm7, 0, 0};

@@ -42,12 +42,16 @@ struct OutgoingMessage {
     std::optional<std::string> text;
     std::optional<std::vector<std::optional<std::string>>> media_urls;  // elements may be NULL
     std::optional<std::string> callback_url;
+    // Plivo's Powerpack instead of a sender: Plivo picks the number from the pack.
+    std::optional<std::string> powerpack_uuid;
+    std::optional<std::string> default_powerpack_uuid;  // the plivo.powerpack_uuid setting
 };
 
 struct ValidatedMessage {
     MessageType type;
     std::string recipient;  // E.164
-    std::string sender;     // E.164
+    std::string sender;     // E.164; empty when the message goes through a Powerpack
+    std::optional<std::string> powerpack_uuid;  // lower case; set: no sender
     std::optional<std::string> text;
     std::vector<std::string> media_urls;
     std::optional<std::string> callback_url;
@@ -58,7 +62,14 @@ constexpr std::size_t kMaxMediaUrls = 10;
 
 // The setting that holds the default sender; errors about it name it.
 constexpr const char* kSenderNumberSetting = "plivo.sender_number";
+constexpr const char* kPowerpackSetting = "plivo.powerpack_uuid";
 
+// A Powerpack uuid as Plivo writes them (8-4-4-4-12 hex digits), lower-cased. Throws
+// InputError naming `field` for anything else.
+std::string parse_powerpack_uuid(const std::string& value, const std::string& field);
+
+// The sender is the one given, else powerpack_uuid, else plivo.powerpack_uuid, else
+// plivo.sender_number; a sender and a powerpack_uuid together are an error.
 // Throws InputError (naming the field by `names`) for the first problem found, checking
 // in this order: recipient, sender, then by type (MMS: recipient region, media_urls, its
 // elements, text; SMS: text, media_urls), then callback_url. A media URL is named

@@ -120,7 +120,11 @@ std::string send_request_body(const SendParams& message) {
     for (const std::string& url : message.media_urls) require_utf8(url, "media_urls");
     require_utf8(message.callback_url, "callback_url");
     nlohmann::json body;
-    body["src"] = plivo_number(message.sender, "sender");
+    if (message.via_powerpack) {
+        body["powerpack_uuid"] = message.sender;
+    } else {
+        body["src"] = plivo_number(message.sender, "sender");
+    }
     body["dst"] = plivo_number(message.recipient, "recipient");
     if (message.text) body["text"] = *message.text;
     body["type"] = message.type == MessageType::Mms ? "mms" : "sms";

@@ -27,7 +27,10 @@ struct PlivoAccount {
 // One message as the worker reads it back from its row (already validated at enqueue).
 struct SendParams {
     MessageType type = MessageType::Sms;
-    std::string sender;                       // E.164, "+14155550100"
+    // E.164, "+14155550100"; for a Powerpack message the pack's uuid, which rate limits,
+    // the one-at-a-time rule and settling go by until Plivo names the number it used.
+    std::string sender;
+    bool via_powerpack = false;  // sender is a Powerpack uuid: sent as powerpack_uuid, no src
     std::string recipient;                    // E.164
     std::optional<std::string> text;          // left out of the body when absent
     std::vector<std::string> media_urls;      // left out when empty
@@ -51,7 +54,7 @@ struct ListQuery {
 // http(s) or an auth id that is not alphanumeric (it becomes part of the path).
 std::string message_endpoint(const PlivoAccount& account);
 
-// The JSON body: src/dst as digits, text, type, media_urls, url + method, log and
+// The JSON body: src (or powerpack_uuid) and dst as digits, text, type, media_urls, url + method, log and
 // message_expiry when set (message_expiry clamped to Plivo's 5–10799). Keys come out
 // sorted (nlohmann::json), so the text is deterministic. Throws InputError when a stored
 // value is unusable (a number that is not E.164, a string that is not UTF-8).

@@ -35,7 +35,7 @@ bool is_candidate(const SettleQuery& query, const ListedMessage& message) {
     if (query.known_uuids.count(message.message_uuid)) return false;
     if (lower(message.message_direction) == "inbound") return false;
     if (!number_fits(message.to_number, query.recipient)) return false;
-    if (!number_fits(message.from_number, query.sender)) return false;
+    if (!query.sender.empty() && !number_fits(message.from_number, query.sender)) return false;
     if (!message.message_type.empty() &&
         lower(message.message_type) != (query.type == MessageType::Mms ? "mms" : "sms")) {
         return false;

@@ -25,7 +25,7 @@
 namespace plivo {
 
 struct SettleQuery {
-    std::string sender;     // E.164, as stored
+    std::string sender;     // E.164, as stored; empty: any (a Powerpack picks the number)
     std::string recipient;  // E.164
     MessageType type = MessageType::Sms;
     // When the first uncertain attempt started; the list request asks from

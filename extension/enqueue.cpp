@@ -408,8 +408,8 @@ bool opt_out_exists(const std::string& recipient, const std::string& sender) {
     while (!found && (row = systable_getnext_ordered(scan, ForwardScanDirection)) != nullptr) {
         bool isnull = false;
         Datum row_sender = heap_getattr(row, sender_attnum, RelationGetDescr(table), &isnull);
-        if (isnull) {
-            found = true;  // opted out of all our numbers
+        if (isnull || sender.empty()) {
+            found = true;  // opted out of all our numbers, or any when a Powerpack picks
         } else {
             text* value = DatumGetTextPP(row_sender);
             found = VARSIZE_ANY_EXHDR(value) == sender.size() &&
@@ -439,14 +439,16 @@ void check_consent(Oid owner, const std::string& recipient, const std::string& s
             SPI_connect();
             Datum values[4] = {
                 PointerGetDatum(cstring_to_text_with_len(recipient.data(), recipient.size())),
-                PointerGetDatum(cstring_to_text_with_len(sender.data(), sender.size())),
+                sender.empty() ? Datum(0)
+                               : PointerGetDatum(cstring_to_text_with_len(sender.data(),
+                                                                          sender.size())),
                 consent_override
                     ? PointerGetDatum(cstring_to_text_with_len(consent_override->data(),
                                                                consent_override->size()))
                     : Datum(0),
                 message_id};
             Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID};
-            char nulls[4] = {' ', ' ', consent_override ? ' ' : 'n', ' '};
+            char nulls[4] = {' ', sender.empty() ? 'n' : ' ', consent_override ? ' ' : 'n', ' '};
             int rc = SPI_execute_plan(prepare_once(consent_gate_plan, kConsentGateSql, 4, types),
                                       values, nulls, false, 1);
             if (rc != SPI_OK_SELECT) elog(ERROR, "consent check failed");
@@ -488,6 +490,14 @@ extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
         if (settings.sender_number && settings.sender_number[0]) {
             message.default_sender = std::string(settings.sender_number);
         }
+        // A schema before 0.3.0 has no powerpack_uuid: every message has a sender there.
+        const int powerpack_col = find_column(desc, "powerpack_uuid");
+        if (powerpack_col > 0) {
+            message.powerpack_uuid = text_column(tuple, desc, powerpack_col);
+            if (settings.powerpack_uuid && settings.powerpack_uuid[0]) {
+                message.default_powerpack_uuid = std::string(settings.powerpack_uuid);
+            }
+        }
         message.text = text_column(tuple, desc, column_number(desc, "message_text"));
         message.media_urls = text_array_column(tuple, desc, column_number(desc, "media_urls"));
         message.callback_url = text_column(tuple, desc, column_number(desc, "callback_url"));
@@ -527,7 +537,8 @@ extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
 
         std::vector<Change> changes = {
             {recipient_col, valid.recipient, {}},
-            {sender_col, valid.sender, {}},
+            // Through a Powerpack the sender is NULL until Plivo names the number.
+            {sender_col, valid.powerpack_uuid ? std::nullopt : std::optional(valid.sender), {}},
             {type_col, std::string(plivo::message_type_name(valid.type)), {}},
             {column_number(desc, "status"), std::string("queued"), {}},
             {column_number(desc, "text_encoding"),
@@ -550,6 +561,7 @@ extern "C" Datum plivo_validate_message(PG_FUNCTION_ARGS) {
                                TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())});
         }
         if (subject) changes.push_back({column_number(desc, "created_by"), subject, {}});
+        if (powerpack_col > 0) changes.push_back({powerpack_col, valid.powerpack_uuid, {}});
         add_send_options(tuple, desc, valid, changes);
 
         std::vector<int> attnums;
@@ -655,7 +667,7 @@ struct InsertOption {
 };
 constexpr InsertOption kInsertOptions[] = {
     {"send_at", TIMESTAMPTZOID}, {"valid_for", INTERVALOID},     {"plivo_log", TEXTOID},
-    {"sms_fallback", BOOLOID},   {"consent_override", TEXTOID},
+    {"sms_fallback", BOOLOID},   {"consent_override", TEXTOID},  {"powerpack_uuid", TEXTOID},
 };
 constexpr int kInsertBaseParams = 7;
 constexpr int kInsertOptionCount = sizeof kInsertOptions / sizeof kInsertOptions[0];
@@ -695,7 +707,7 @@ Datum insert_message(Datum* values, char* nulls, unsigned options,
 // Argument positions; -1: the function has no such argument.
 struct SendArguments {
     int destination, text, media, sender, callback, key;
-    int send_at, valid_for, plivo_log, sms_fallback, consent_override;
+    int send_at, valid_for, plivo_log, sms_fallback, consent_override, powerpack_uuid;
 };
 
 // Shared body of send_mms and send_sms: one INSERT through the trigger above.
@@ -718,8 +730,9 @@ Datum enqueue(FunctionCallInfo fcinfo, const char* type, const SendArguments& ar
         take(6, args.key);
         // The options given, packed after the base parameters. The functions of a
         // schema before 0.3.0 end at idempotency_key: none is given.
-        const int option_args[kInsertOptionCount] = {args.send_at, args.valid_for, args.plivo_log,
-                                                     args.sms_fallback, args.consent_override};
+        const int option_args[kInsertOptionCount] = {args.send_at,      args.valid_for,
+                                                     args.plivo_log,    args.sms_fallback,
+                                                     args.consent_override, args.powerpack_uuid};
         unsigned options = 0;
         int slot = kInsertBaseParams;
         for (int i = 0; i < kInsertOptionCount; ++i) {
@@ -789,13 +802,14 @@ Datum insert_message(Datum* values, char* nulls, unsigned options,
 }  // namespace
 
 // plivo.send_mms(destination_number, message_text, media_urls, sender_number, callback_url,
-// idempotency_key, send_at, valid_for, plivo_log, sms_fallback, consent_override)
+// idempotency_key, send_at, valid_for, plivo_log, sms_fallback, consent_override,
+// powerpack_uuid)
 extern "C" Datum plivo_send_mms(PG_FUNCTION_ARGS) {
-    return enqueue(fcinfo, "mms", SendArguments{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+    return enqueue(fcinfo, "mms", SendArguments{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
 }
 
 // plivo.send_sms(destination_number, message_text, sender_number, callback_url,
-// idempotency_key, send_at, valid_for, plivo_log, consent_override)
+// idempotency_key, send_at, valid_for, plivo_log, consent_override, powerpack_uuid)
 extern "C" Datum plivo_send_sms(PG_FUNCTION_ARGS) {
-    return enqueue(fcinfo, "sms", SendArguments{0, 1, -1, 2, 3, 4, 5, 6, 7, -1, 8});
+    return enqueue(fcinfo, "sms", SendArguments{0, 1, -1, 2, 3, 4, 5, 6, 7, -1, 8, 9});
 }

@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "input_error.hpp"
+#include "outgoing_message.hpp"
 #include "sender_rates.hpp"
 
 extern "C" {
@@ -82,6 +83,22 @@ bool check_http_url_setting(char** newval, void** extra, GucSource source) {
     return false;
 }
 
+bool check_powerpack_setting(char** newval, void** extra, GucSource source) {
+    if (*newval == nullptr || (*newval)[0] == '\0') return true;
+    char message[512] = {0};
+    try {
+        plivo::parse_powerpack_uuid(*newval, "plivo.powerpack_uuid");
+        return true;
+    } catch (const plivo::InputError& error) {
+        snprintf(message, sizeof message, "%s: %s", error.what(), error.detail().c_str());
+    } catch (const std::exception& error) {
+        snprintf(message, sizeof message, "%s", error.what());
+    }
+    GUC_check_errmsg("%s", message);
+    GUC_check_errhint("Copy the Powerpack's uuid from the Plivo console, or set '' for none.");
+    return false;
+}
+
 // Plivo takes a message_expiry of 5 s or more; 0 means none.
 bool check_default_valid_for(int* newval, void** extra, GucSource source) {
     if (*newval == 0 || *newval >= 5) return true;
@@ -142,6 +159,11 @@ void define_settings() {
     DefineCustomStringVariable(
         "plivo.sender_number", "Default sender number (E.164) when a message names none.", nullptr,
         &settings.sender_number, "", PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "plivo.powerpack_uuid", "Default Plivo Powerpack when a message names no sender.",
+        "When set, messages without sender_number (or sender) go through this Powerpack, "
+        "and Plivo picks the number; plivo.sender_number is then not used.",
+        &settings.powerpack_uuid, "", PGC_USERSET, 0, check_powerpack_setting, nullptr, nullptr);
     DefineCustomStringVariable("plivo.api_url", "Base URL of Plivo's REST API.",
                                "Point it at the Plivo simulator for tests.", &settings.api_url,
                                "https://api.plivo.com", PGC_SIGHUP, 0, check_http_url_setting,

@@ -11,6 +11,7 @@ struct Settings {
     char* auth_id;
     char* auth_token;  // superuser-only; never shown (see settings.cpp)
     char* sender_number;
+    char* powerpack_uuid;  // default Powerpack; takes the place of sender_number when set
     char* api_url;
     char* callback_url;
     char* database;

@@ -157,13 +157,19 @@ std::string copy_and_free(char* value) {
 // through a bitmap scan, which also reads the dead index entries of every message sent
 // since the last vacuum and never prunes them (25,000 entries for 212 rows in a
 // 50,000-message run: the claim took 4 ms).
-// The claim's candidates: `columns` are more of each due row's columns to carry along.
-#define PLIVO_CLAIM_DUE(columns)                                                            \
+// The sender a pair goes by (message_logs_open_idx): the Powerpack of a message sent
+// through one (schema 0.3.0), else the sender number.
+#define PLIVO_PAIR_SENDER(r) "coalesce(" r ".powerpack_uuid, " r ".sender)"
+#define PLIVO_SENDER_BEFORE_030(r) r ".sender"
+// The claim's candidates: `columns` are more of each due row's columns to carry along;
+// `sender_of` is one of the two macros above. `sender` in the CTEs is the pair's sender.
+#define PLIVO_CLAIM_DUE(columns, sender_of)                                                 \
     "WITH due AS ("                                                                         \
-    "  SELECT m.id, m.recipient, m.sender, m.message_type, m.next_attempt_at" columns        \
+    "  SELECT m.id, m.recipient, " sender_of("m") " AS sender, m.message_type,"             \
+    "    m.next_attempt_at" columns                                                         \
     "  FROM plivo.message_logs m"                                                           \
     "  LEFT JOIN LATERAL (SELECT true AS found FROM plivo.message_logs o"                   \
-    "      WHERE o.recipient = m.recipient AND o.sender = m.sender"                         \
+    "      WHERE o.recipient = m.recipient AND " sender_of("o") " = " sender_of("m")         \
     "        AND o.message_type = m.message_type AND " PLIVO_OUTCOME_OPEN("o")              \
     "        AND o.id <> m.id AND (o.status = 'sending' OR m.unsettled_since IS NULL)"      \
     "      LIMIT 1) rival ON true"                                                          \
@@ -174,19 +180,21 @@ std::string copy_and_free(char* value) {
     " UPDATE plivo.message_logs m SET status = 'sending', attempts = m.attempts + 1,"       \
     "   last_attempt_at = pg_catalog.clock_timestamp(),"                                   \
     "   lease_expires_at = pg_catalog.clock_timestamp() + $2 * interval '1 millisecond'"
-// `options`: the sending options of schema 0.3.0 (plivo_log, then the seconds left to
-// expires_at as Plivo's message_expiry), or NULLs for an older schema.
-#define PLIVO_CLAIM_RETURNING(options)                                                      \
-    " RETURNING m.id::text, m.sender, m.recipient, m.message_type, m.message_text,"         \
+// `options`: the sending options of schema 0.3.0 (plivo_log, the seconds left to
+// expires_at as Plivo's message_expiry, whether it goes through a Powerpack), or NULLs
+// for an older schema.
+#define PLIVO_CLAIM_RETURNING(sender_of, options)                                           \
+    " RETURNING m.id::text, " sender_of("m") ", m.recipient, m.message_type, m.message_text," \
     "   pg_catalog.array_to_string(m.media_urls, E'\\n'), m.callback_url, m.attempts,"    \
     "   pg_catalog.date_part('epoch', m.unsettled_since), " options
 
 constexpr const char* kClaimSql =
     PLIVO_CLAIM_DUE(", m.consent_override, m.unsettled_since, m.created_at, m.expires_at,"
-                    " m.valid_for")
+                    " m.valid_for, m.powerpack_uuid", PLIVO_PAIR_SENDER)
     " first_of_pair AS ("
     "  SELECT DISTINCT ON (recipient, sender, message_type) id, recipient, sender,"
-    "    consent_override, unsettled_since, created_at, expires_at, valid_for FROM due"
+    "    consent_override, unsettled_since, created_at, expires_at, valid_for, powerpack_uuid"
+    "  FROM due"
     "  ORDER BY recipient, sender, message_type, next_attempt_at, id),"
     // A message past its expires_at (or with less than Plivo's 5 s of message_expiry
     // left) is failed here instead of sent: a reminder held up by an outage is not sent
@@ -209,7 +217,9 @@ constexpr const char* kClaimSql =
     "  FROM first_of_pair f"
     "  LEFT JOIN LATERAL (SELECT o.id, o.source FROM plivo.opt_outs o"
     "      WHERE f.consent_override IS NULL AND f.unsettled_since IS NULL"
-    "        AND o.recipient = f.recipient AND (o.sender IS NULL OR o.sender = f.sender)"
+    "        AND o.recipient = f.recipient"
+    // through a Powerpack any of our numbers may be picked: any opt-out counts
+    "        AND (o.sender IS NULL OR f.powerpack_uuid IS NOT NULL OR o.sender = f.sender)"
     "      LIMIT 1) opt_out ON true),"
     " refused AS ("
     "  UPDATE plivo.message_logs m SET status = 'failed', last_error = c.refusal"
@@ -217,19 +227,21 @@ constexpr const char* kClaimSql =
     PLIVO_CLAIM_SET
     " FROM consent due WHERE m.id = due.id AND due.refusal IS NULL"
     PLIVO_CLAIM_RETURNING(
+        PLIVO_PAIR_SENDER,
         "m.plivo_log, pg_catalog.floor(pg_catalog.date_part('epoch',"
-        "   m.expires_at - pg_catalog.clock_timestamp()))::integer");
+        "   m.expires_at - pg_catalog.clock_timestamp()))::integer,"
+        " m.powerpack_uuid IS NOT NULL");
 
 // The schema of pg_plivo before 0.3.0 has no consent ledger; the worker runs this claim
 // until ALTER EXTENSION pg_plivo UPDATE has run.
-constexpr const char* kClaimWithoutConsentSql =
-    PLIVO_CLAIM_DUE("")
+constexpr const char* kClaimBefore030Sql =
+    PLIVO_CLAIM_DUE("", PLIVO_SENDER_BEFORE_030)
     " first_of_pair AS ("
     "  SELECT DISTINCT ON (recipient, sender, message_type) id FROM due"
     "  ORDER BY recipient, sender, message_type, next_attempt_at, id)"
     PLIVO_CLAIM_SET
     " FROM first_of_pair due WHERE m.id = due.id"
-    PLIVO_CLAIM_RETURNING("NULL::text, NULL::integer");
+    PLIVO_CLAIM_RETURNING(PLIVO_SENDER_BEFORE_030, "NULL::text, NULL::integer, false");
 
 // Writes the engine's decisions back, in place, in one statement. Each row is found by
 // its primary key: $3 lists the ids, so that the rows are read through the key whatever
@@ -245,6 +257,7 @@ constexpr const char* kApplyUpdatesSql =
     "  status = u.status,"
     "  attempts = CASE WHEN u.not_attempted THEN m.attempts - 1 ELSE m.attempts END,"
     "  plivo_message_uuid = coalesce(u.plivo_message_uuid, m.plivo_message_uuid),"
+    "  sender = coalesce(m.sender, u.sender),"
     "  plivo_status_info = coalesce(u.plivo_status_info, m.plivo_status_info),"
     "  error_code = coalesce(u.error_code, m.error_code),"
     "  last_error = CASE WHEN u.clear_last_error THEN NULL"
@@ -255,7 +268,7 @@ constexpr const char* kApplyUpdatesSql =
     "                         ELSE coalesce(u.unsettled_since, m.unsettled_since) END,"
     "  lease_expires_at = NULL"
     " FROM pg_catalog.jsonb_to_recordset($1::jsonb) AS u(id uuid, status text,"
-    "   plivo_message_uuid text, plivo_status_info jsonb, error_code text, last_error text,"
+    "   plivo_message_uuid text, sender text, plivo_status_info jsonb, error_code text, last_error text,"
     "   clear_last_error boolean, last_http_status integer, next_attempt_at timestamptz,"
     "   unsettled_since timestamptz, clear_unsettled boolean, not_attempted boolean)"
     " WHERE m.id = u.id AND m.id = ANY ($3::uuid[]) AND m.status = $2";
@@ -286,10 +299,13 @@ constexpr const char* kOwnedUuidsSql =
 
 // Other messages of the same pair whose outcome is unknown too (only after a crash took
 // several of them in flight): Plivo's list cannot tell theirs from ours.
-constexpr const char* kUnsettledRivalsSql =
-    "SELECT count(*) FROM plivo.message_logs o"
-    " WHERE o.recipient = $1 AND o.sender = $2 AND o.message_type = $3 AND o.id <> $4::uuid"
-    "   AND " PLIVO_OUTCOME_OPEN("o") " AND o.unsettled_since IS NOT NULL";
+#define PLIVO_UNSETTLED_RIVALS(sender_of)                                                   \
+    "SELECT count(*) FROM plivo.message_logs o"                                             \
+    " WHERE o.recipient = $1 AND " sender_of("o") " = $2 AND o.message_type = $3"           \
+    "   AND o.id <> $4::uuid AND " PLIVO_OUTCOME_OPEN("o") " AND o.unsettled_since IS NOT NULL"
+constexpr const char* kUnsettledRivalsSql = PLIVO_UNSETTLED_RIVALS(PLIVO_PAIR_SENDER);
+constexpr const char* kUnsettledRivalsBefore030Sql =
+    PLIVO_UNSETTLED_RIVALS(PLIVO_SENDER_BEFORE_030);
 
 // The worker's plans are generic (planning the claim at each execution cost the worker
 // 15-20% of its throughput). Their shape does not depend on the parameters once the
@@ -298,7 +314,7 @@ constexpr const char* kUnsettledRivalsSql =
 // The prepared statements, kept across transactions.
 struct Plans {
     SPIPlanPtr claim = nullptr;
-    bool claim_checks_consent = false;  // which of the two claims `claim` holds
+    bool schema_030 = false;  // claim and unsettled_rivals are those of schema 0.3.0
     SPIPlanPtr apply_updates = nullptr;
     SPIPlanPtr recover = nullptr;
     SPIPlanPtr next_due = nullptr;
@@ -427,6 +443,7 @@ plivo::ClaimedMessage claimed_from_row(uint64 row) {
             plivo::SystemTime(std::chrono::duration_cast<plivo::SystemTime::duration>(
                 std::chrono::duration<double>(epoch)));
     }
+    message.params.via_powerpack = result_text(row, 12) == std::optional<std::string>("t");
     message.params.log = result_text(row, 10);
     if (auto seconds = result_text(row, 11))
         message.params.message_expiry_seconds = std::atoi(seconds->c_str());
@@ -478,6 +495,22 @@ StepOutput run_step(const StepInput& input) {
         });
     }
 
+    // ALTER EXTENSION UPDATE may have brought schema 0.3.0 (its consent ledger, the
+    // Powerpack) in since the last step: the statements that differ are prepared again.
+    if (input.claim_limit > 0 || !input.settle_checks.empty()) {
+        pg_call([] {
+            Oid schema = get_namespace_oid("plivo", true);
+            bool is_030 = OidIsValid(schema) && OidIsValid(get_relname_relid("opt_outs", schema));
+            if (is_030 != plans.schema_030) {
+                for (SPIPlanPtr* plan : {&plans.claim, &plans.unsettled_rivals}) {
+                    if (*plan) SPI_freeplan(*plan);
+                    *plan = nullptr;
+                }
+                plans.schema_030 = is_030;
+            }
+        });
+    }
+
     // read_only = false below: a fresh snapshot that sees this step's own updates.
     for (const plivo::SettleCheck& check : input.settle_checks) {
         const std::vector<std::string>& candidates = check.candidate_uuids;
@@ -498,7 +531,10 @@ StepOutput run_step(const StepInput& input) {
             Datum values[4] = {text_datum(check.recipient), text_datum(check.sender),
                                text_datum(check.message_type), text_datum(check.id)};
             int rc = SPI_execute_plan(
-                prepare_once(plans.unsettled_rivals, kUnsettledRivalsSql, 4, types), values,
+                prepare_once(plans.unsettled_rivals,
+                             plans.schema_030 ? kUnsettledRivalsSql : kUnsettledRivalsBefore030Sql,
+                             4, types),
+                values,
                 nullptr, false, 1);
             if (rc != SPI_OK_SELECT || SPI_processed != 1)
                 elog(ERROR, "pg_plivo: settle rival lookup failed: %d", rc);
@@ -528,18 +564,10 @@ StepOutput run_step(const StepInput& input) {
         uint64 rows = pg_call([&] {
             Oid types[2] = {INT4OID, INT4OID};
             set_event_cause("claim");
-            // ALTER EXTENSION UPDATE may have brought the ledger in since the last claim.
-            Oid schema = get_namespace_oid("plivo", true);
-            bool has_ledger = OidIsValid(schema) && OidIsValid(get_relname_relid("opt_outs", schema));
-            if (plans.claim && plans.claim_checks_consent != has_ledger) {
-                SPI_freeplan(plans.claim);
-                plans.claim = nullptr;
-            }
-            plans.claim_checks_consent = has_ledger;
             Datum values[2] = {Int32GetDatum(static_cast<int32>(limit)),
                                Int32GetDatum(effective_lease_ms())};
             int rc = SPI_execute_plan(
-                prepare_once(plans.claim, has_ledger ? kClaimSql : kClaimWithoutConsentSql, 2,
+                prepare_once(plans.claim, plans.schema_030 ? kClaimSql : kClaimBefore030Sql, 2,
                              types),
                 values, nullptr, false, 0);
             if (rc != SPI_OK_UPDATE_RETURNING) elog(ERROR, "pg_plivo: claim failed: %d", rc);

@@ -24,7 +24,8 @@ ALTER TABLE plivo.message_logs
     ADD COLUMN fallback_message_id uuid,
     ADD COLUMN units integer,
     ADD COLUMN total_rate numeric,
-    ADD COLUMN total_amount numeric;
+    ADD COLUMN total_amount numeric,
+    ADD COLUMN powerpack_uuid text;
 ALTER TABLE plivo.message_logs DROP CONSTRAINT message_logs_status_check;
 ALTER TABLE plivo.message_logs ADD CONSTRAINT message_logs_status_check CHECK (status IS NOT NULL AND status IN (
         'queued', 'sending', 'retrying', 'sent', 'delivered', 'undelivered', 'failed', 'rejected',
@@ -32,8 +33,14 @@ ALTER TABLE plivo.message_logs ADD CONSTRAINT message_logs_status_check CHECK (s
 ALTER TABLE plivo.message_logs ADD CONSTRAINT message_logs_plivo_log_check CHECK (
         plivo_log IN ('true', 'false', 'number_only', 'content_only'));
 ALTER TABLE plivo.message_logs ADD CONSTRAINT message_logs_valid_for_check CHECK (valid_for >= interval '5 seconds');
+ALTER TABLE plivo.message_logs ADD CONSTRAINT message_logs_sender_or_powerpack_check CHECK (
+        sender IS NOT NULL OR powerpack_uuid IS NOT NULL);
+ALTER TABLE plivo.message_logs ALTER COLUMN sender DROP NOT NULL;
 COMMENT ON COLUMN plivo.message_logs.status IS
     'queued, sending, retrying, sent, delivered, undelivered, failed, rejected or cancelled (see the extension script for the life cycle)';
+COMMENT ON COLUMN plivo.message_logs.sender IS 'Sender number in E.164 (defaults to plivo.sender_number); through a Powerpack NULL until Plivo names the number it used (delivery report or settling)';
+COMMENT ON COLUMN plivo.message_logs.powerpack_uuid IS
+    'Plivo Powerpack the message is sent through instead of a sender number (powerpack_uuid, never src): Plivo picks the number from its pool; defaults to plivo.powerpack_uuid when neither is given';
 COMMENT ON COLUMN plivo.message_logs.next_attempt_at IS 'When the dispatcher may take it (up): send_at for a scheduled message, later after a failed attempt';
 COMMENT ON COLUMN plivo.message_logs.send_at IS
     'When to send (a scheduled message): the message stays queued with next_attempt_at = send_at, and plivo.cancel_message() can cancel it until the dispatcher claims it; NULL: at once';
@@ -53,6 +60,11 @@ COMMENT ON COLUMN plivo.message_logs.total_amount IS 'What Plivo charged for the
 -- One fallback SMS per MMS, whatever retries or reports come twice.
 CREATE UNIQUE INDEX message_logs_fallback_of_key ON plivo.message_logs (fallback_of)
     WHERE fallback_of IS NOT NULL;
+-- The one-at-a-time rule goes by the Powerpack of a message sent through one.
+DROP INDEX plivo.message_logs_open_idx;
+CREATE INDEX message_logs_open_idx
+    ON plivo.message_logs (recipient, (coalesce(powerpack_uuid, sender)), message_type)
+    WHERE status = 'sending' OR (unsettled_since IS NOT NULL AND status IN ('queued', 'retrying'));
 
 -- The check every webhook from Plivo passes before it may write anything: the fields
 -- and headers are JSON objects, the signature is valid (V3, else V2; never a downgrade),
@@ -498,7 +510,8 @@ BEGIN
     SELECT o.id, o.sender, o.source, o.reason, o.opted_out_at, o.confirmation_message_id
     INTO found FROM plivo.opt_outs o
     WHERE o.recipient = _consent_gate.recipient
-      AND (o.sender IS NULL OR o.sender = _consent_gate.sender)
+      -- sender NULL: a Powerpack picks the number, so an opt-out from any of ours counts
+      AND (o.sender IS NULL OR _consent_gate.sender IS NULL OR o.sender = _consent_gate.sender)
     ORDER BY o.sender NULLS FIRST LIMIT 1;
 
     IF consent_override IS NULL THEN
@@ -831,11 +844,12 @@ CREATE FUNCTION plivo.send_mms(
     valid_for interval DEFAULT NULL,
     plivo_log text DEFAULT NULL,
     sms_fallback boolean DEFAULT NULL,
-    consent_override text DEFAULT NULL)
+    consent_override text DEFAULT NULL,
+    powerpack_uuid text DEFAULT NULL)
 RETURNS uuid
 LANGUAGE c VOLATILE SECURITY INVOKER PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'plivo_send_mms';
-COMMENT ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text) IS
+COMMENT ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text) IS
     'Validates and enqueues one MMS (US and Canadian destinations), at once or at send_at; returns its plivo.message_logs id';
 
 CREATE FUNCTION plivo.send_sms(
@@ -847,15 +861,16 @@ CREATE FUNCTION plivo.send_sms(
     send_at timestamptz DEFAULT NULL,
     valid_for interval DEFAULT NULL,
     plivo_log text DEFAULT NULL,
-    consent_override text DEFAULT NULL)
+    consent_override text DEFAULT NULL,
+    powerpack_uuid text DEFAULT NULL)
 RETURNS uuid
 LANGUAGE c VOLATILE SECURITY INVOKER PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'plivo_send_sms';
-COMMENT ON FUNCTION plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text) IS
+COMMENT ON FUNCTION plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text) IS
     'Validates and enqueues one SMS, at once or at send_at; returns its plivo.message_logs id';
 REVOKE ALL ON FUNCTION
-    plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text),
-    plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text)
+    plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text),
+    plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text)
     FROM PUBLIC;
 DO $regrant$
 DECLARE
@@ -864,8 +879,8 @@ BEGIN
     FOR granted IN SELECT * FROM pg_plivo_send_grants LOOP
         EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s',
             CASE granted.function_name
-                WHEN 'send_mms' THEN 'plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text)'
-                ELSE 'plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text)' END,
+                WHEN 'send_mms' THEN 'plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text)'
+                ELSE 'plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text)' END,
             granted.grantee);
     END LOOP;
 END
@@ -982,7 +997,10 @@ BEGIN
                 total_rate = CASE WHEN (params ->> 'TotalRate') ~ '^[0-9]{1,12}(\.[0-9]{1,12})?$'
                                   THEN (params ->> 'TotalRate')::numeric ELSE m.total_rate END,
                 total_amount = CASE WHEN (params ->> 'TotalAmount') ~ '^[0-9]{1,12}(\.[0-9]{1,12})?$'
-                                    THEN (params ->> 'TotalAmount')::numeric ELSE m.total_amount END
+                                    THEN (params ->> 'TotalAmount')::numeric ELSE m.total_amount END,
+                -- through a Powerpack: the number Plivo picked
+                sender = coalesce(m.sender, CASE WHEN (params ->> 'From') ~ '^\+?[0-9]{8,15}$'
+                    THEN '+' || pg_catalog.ltrim(params ->> 'From', '+') END)
             WHERE m.id = target_id;
             PERFORM pg_catalog.set_config('plivo.event_cause', '', true);
         END IF;
@@ -1062,7 +1080,8 @@ CREATE TRIGGER message_logs_sms_fallback AFTER UPDATE OF status ON plivo.message
 CREATE OR REPLACE VIEW plivo.delivery_stats WITH (security_invoker = true) AS
 WITH msg AS NOT MATERIALIZED (
     SELECT (m.created_at AT TIME ZONE 'UTC')::date AS day,
-           m.sender,
+           -- through a Powerpack, until Plivo names the number: the pack
+           coalesce(m.sender, 'powerpack ' || m.powerpack_uuid) AS sender,
            m.status,
            m.error_code,
            m.units,
@@ -1173,8 +1192,8 @@ DO $grants$
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
         GRANT EXECUTE ON FUNCTION
-            plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text),
-            plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text),
+            plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text),
+            plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text),
             plivo.cancel_message(uuid),
             plivo._check_webhook_request(text, jsonb, jsonb, text),
             plivo.handle_inbound_message(text, jsonb, jsonb, text),
@@ -1201,7 +1220,7 @@ BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'authenticated') THEN
         GRANT INSERT (recipient, sender, message_text, media_urls, message_type,
                       callback_url, idempotency_key, next_attempt_at, send_at, valid_for,
-                      expires_at, plivo_log, sms_fallback)
+                      expires_at, plivo_log, sms_fallback, powerpack_uuid)
             ON plivo.message_logs TO authenticated;
         DROP POLICY message_logs_authenticated_insert ON plivo.message_logs;
         CREATE POLICY message_logs_authenticated_insert ON plivo.message_logs
@@ -1209,9 +1228,9 @@ BEGIN
             WITH CHECK (
                 created_by = (SELECT plivo.current_subject())
                 AND (SELECT pg_catalog.has_function_privilege(
-                        'plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text)', 'EXECUTE')
+                        'plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text)', 'EXECUTE')
                      OR pg_catalog.has_function_privilege(
-                        'plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text)', 'EXECUTE')));
+                        'plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text)', 'EXECUTE')));
     END IF;
 END
 $grants$;

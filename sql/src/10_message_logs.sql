@@ -35,7 +35,7 @@ CREATE FUNCTION plivo._new_message_id() RETURNS uuid
 CREATE TABLE plivo.message_logs (
     id                 uuid PRIMARY KEY DEFAULT plivo._new_message_id(),
     plivo_message_uuid text,
-    sender             text NOT NULL,
+    sender             text,
     recipient          text NOT NULL,
     message_text       text,
     media_urls         text[],
@@ -70,6 +70,7 @@ CREATE TABLE plivo.message_logs (
     units              integer,
     total_rate         numeric,
     total_amount       numeric,
+    powerpack_uuid     text,
     CONSTRAINT message_logs_status_check CHECK (status IS NOT NULL AND status IN (
         'queued', 'sending', 'retrying', 'sent', 'delivered', 'undelivered', 'failed', 'rejected',
         'cancelled')),
@@ -84,7 +85,9 @@ CREATE TABLE plivo.message_logs (
         consent_override IN ('opt_out_confirmation', 'help_reply', 'transactional')),
     CONSTRAINT message_logs_plivo_log_check CHECK (
         plivo_log IN ('true', 'false', 'number_only', 'content_only')),
-    CONSTRAINT message_logs_valid_for_check CHECK (valid_for >= interval '5 seconds')
+    CONSTRAINT message_logs_valid_for_check CHECK (valid_for >= interval '5 seconds'),
+    CONSTRAINT message_logs_sender_or_powerpack_check CHECK (
+        sender IS NOT NULL OR powerpack_uuid IS NOT NULL)
 );
 
 COMMENT ON TABLE plivo.message_logs IS
@@ -92,7 +95,7 @@ COMMENT ON TABLE plivo.message_logs IS
 COMMENT ON COLUMN plivo.message_logs.status IS
     'queued, sending, retrying, sent, delivered, undelivered, failed, rejected or cancelled (see the extension script for the life cycle)';
 COMMENT ON COLUMN plivo.message_logs.plivo_message_uuid IS 'Plivo''s message_uuid, once Plivo accepted the message';
-COMMENT ON COLUMN plivo.message_logs.sender IS 'Sender number in E.164 (defaults to plivo.sender_number)';
+COMMENT ON COLUMN plivo.message_logs.sender IS 'Sender number in E.164 (defaults to plivo.sender_number); through a Powerpack NULL until Plivo names the number it used (delivery report or settling)';
 COMMENT ON COLUMN plivo.message_logs.recipient IS 'Destination number in E.164';
 COMMENT ON COLUMN plivo.message_logs.plivo_status_info IS 'Plivo''s last answer or delivery report for this message';
 COMMENT ON COLUMN plivo.message_logs.error_code IS 'Plivo error code from a delivery report, or pg_plivo''s HTTP status when Plivo refused the request';
@@ -126,6 +129,8 @@ COMMENT ON COLUMN plivo.message_logs.fallback_message_id IS 'On an MMS that fail
 COMMENT ON COLUMN plivo.message_logs.units IS 'Units Plivo billed (Units of the delivery report, units of the message record)';
 COMMENT ON COLUMN plivo.message_logs.total_rate IS 'Plivo''s rate per unit (TotalRate), in the account''s currency';
 COMMENT ON COLUMN plivo.message_logs.total_amount IS 'What Plivo charged for the message (TotalAmount), in the account''s currency';
+COMMENT ON COLUMN plivo.message_logs.powerpack_uuid IS
+    'Plivo Powerpack the message is sent through instead of a sender number (powerpack_uuid, never src): Plivo picks the number from its pool; defaults to plivo.powerpack_uuid when neither is given';
 
 -- The queue: what the dispatcher claims next.
 CREATE INDEX message_logs_due_idx ON plivo.message_logs (next_attempt_at)
@@ -134,9 +139,11 @@ CREATE INDEX message_logs_due_idx ON plivo.message_logs (next_attempt_at)
 CREATE INDEX message_logs_leased_idx ON plivo.message_logs (lease_expires_at)
     WHERE status = 'sending';
 -- Messages whose outcome is open (in flight, or maybe accepted and not yet settled), by
--- sender, recipient and type: the dispatcher sends one message of such a pair at a time,
--- so that settling an unknown outcome never has to guess which of ours Plivo listed.
-CREATE INDEX message_logs_open_idx ON plivo.message_logs (recipient, sender, message_type)
+-- sender (the Powerpack, for a message sent through one), recipient and type: the
+-- dispatcher sends one message of such a pair at a time, so that settling an unknown
+-- outcome never has to guess which of ours Plivo listed.
+CREATE INDEX message_logs_open_idx
+    ON plivo.message_logs (recipient, (coalesce(powerpack_uuid, sender)), message_type)
     WHERE status = 'sending' OR (unsettled_since IS NOT NULL AND status IN ('queued', 'retrying'));
 -- Plivo's uuids are unique. Partial: a queued or sending message has none, and an
 -- index of NULLs would take an entry for every status change.

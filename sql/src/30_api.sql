@@ -16,11 +16,12 @@ CREATE FUNCTION plivo.send_mms(
     valid_for interval DEFAULT NULL,
     plivo_log text DEFAULT NULL,
     sms_fallback boolean DEFAULT NULL,
-    consent_override text DEFAULT NULL)
+    consent_override text DEFAULT NULL,
+    powerpack_uuid text DEFAULT NULL)
 RETURNS uuid
 LANGUAGE c VOLATILE SECURITY INVOKER PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'plivo_send_mms';
-COMMENT ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text) IS
+COMMENT ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text) IS
     'Validates and enqueues one MMS (US and Canadian destinations), at once or at send_at; returns its plivo.message_logs id';
 
 CREATE FUNCTION plivo.send_sms(
@@ -32,11 +33,12 @@ CREATE FUNCTION plivo.send_sms(
     send_at timestamptz DEFAULT NULL,
     valid_for interval DEFAULT NULL,
     plivo_log text DEFAULT NULL,
-    consent_override text DEFAULT NULL)
+    consent_override text DEFAULT NULL,
+    powerpack_uuid text DEFAULT NULL)
 RETURNS uuid
 LANGUAGE c VOLATILE SECURITY INVOKER PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'plivo_send_sms';
-COMMENT ON FUNCTION plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text) IS
+COMMENT ON FUNCTION plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text) IS
     'Validates and enqueues one SMS, at once or at send_at; returns its plivo.message_logs id';
 
 CREATE FUNCTION plivo.verify_plivo_signature(

@@ -131,7 +131,10 @@ BEGIN
                 total_rate = CASE WHEN (params ->> 'TotalRate') ~ '^[0-9]{1,12}(\.[0-9]{1,12})?$'
                                   THEN (params ->> 'TotalRate')::numeric ELSE m.total_rate END,
                 total_amount = CASE WHEN (params ->> 'TotalAmount') ~ '^[0-9]{1,12}(\.[0-9]{1,12})?$'
-                                    THEN (params ->> 'TotalAmount')::numeric ELSE m.total_amount END
+                                    THEN (params ->> 'TotalAmount')::numeric ELSE m.total_amount END,
+                -- through a Powerpack: the number Plivo picked
+                sender = coalesce(m.sender, CASE WHEN (params ->> 'From') ~ '^\+?[0-9]{8,15}$'
+                    THEN '+' || pg_catalog.ltrim(params ->> 'From', '+') END)
             WHERE m.id = target_id;
             PERFORM pg_catalog.set_config('plivo.event_cause', '', true);
         END IF;

@@ -221,7 +221,8 @@ BEGIN
     SELECT o.id, o.sender, o.source, o.reason, o.opted_out_at, o.confirmation_message_id
     INTO found FROM plivo.opt_outs o
     WHERE o.recipient = _consent_gate.recipient
-      AND (o.sender IS NULL OR o.sender = _consent_gate.sender)
+      -- sender NULL: a Powerpack picks the number, so an opt-out from any of ours counts
+      AND (o.sender IS NULL OR _consent_gate.sender IS NULL OR o.sender = _consent_gate.sender)
     ORDER BY o.sender NULLS FIRST LIMIT 1;
 
     IF consent_override IS NULL THEN

@@ -113,7 +113,8 @@ COMMENT ON COLUMN plivo.queue_health.worker_heartbeat_age IS 'time since the wor
 CREATE VIEW plivo.delivery_stats WITH (security_invoker = true) AS
 WITH msg AS NOT MATERIALIZED (
     SELECT (m.created_at AT TIME ZONE 'UTC')::date AS day,
-           m.sender,
+           -- through a Powerpack, until Plivo names the number: the pack
+           coalesce(m.sender, 'powerpack ' || m.powerpack_uuid) AS sender,
            m.status,
            m.error_code,
            m.units,

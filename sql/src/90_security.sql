@@ -25,8 +25,8 @@ BEGIN
         GRANT USAGE ON SCHEMA plivo TO service_role;
         GRANT SELECT, INSERT, UPDATE, DELETE ON plivo.message_logs TO service_role;
         GRANT EXECUTE ON FUNCTION
-            plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text),
-            plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text),
+            plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text),
+            plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text),
             plivo.cancel_message(uuid),
             plivo.verify_plivo_signature(text, text, text, text, jsonb, text, text),
             plivo.current_subject(),
@@ -81,7 +81,7 @@ BEGIN
         GRANT SELECT ON plivo.message_logs TO authenticated;
         GRANT INSERT (recipient, sender, message_text, media_urls, message_type,
                       callback_url, idempotency_key, next_attempt_at, send_at, valid_for,
-                      expires_at, plivo_log, sms_fallback)
+                      expires_at, plivo_log, sms_fallback, powerpack_uuid)
             ON plivo.message_logs TO authenticated;
         GRANT EXECUTE ON FUNCTION plivo.current_subject() TO authenticated;
         CREATE POLICY message_logs_authenticated_select ON plivo.message_logs
@@ -97,9 +97,9 @@ BEGIN
             WITH CHECK (
                 created_by = (SELECT plivo.current_subject())
                 AND (SELECT pg_catalog.has_function_privilege(
-                        'plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text)', 'EXECUTE')
+                        'plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text)', 'EXECUTE')
                      OR pg_catalog.has_function_privilege(
-                        'plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text)', 'EXECUTE')));
+                        'plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text)', 'EXECUTE')));
     END IF;
 END
 $grants$;

@@ -525,3 +525,59 @@ TEST(OutgoingCallback, NonHttpCallbackIsRefused) {
 
 }  // namespace
 }  // namespace plivo
+
+// ---- Powerpack instead of a sender ----
+
+namespace plivo {
+namespace {
+
+constexpr const char* kPack = "d1b5a6c2-3e4f-4a5b-8c6d-7e8f9a0b1c2d";
+
+TEST(OutgoingPowerpack, APackTakesThePlaceOfTheSender) {
+    OutgoingMessage message = sms();
+    message.sender.reset();
+    message.default_sender = "+14155550100";
+    message.powerpack_uuid = "D1B5A6C2-3E4F-4A5B-8C6D-7E8F9A0B1C2D";
+    const ValidatedMessage valid = validate_outgoing(message, kFunctionArgumentNames);
+    EXPECT_EQ(valid.powerpack_uuid, std::optional<std::string>(kPack));
+    EXPECT_EQ(valid.sender, "");
+}
+
+TEST(OutgoingPowerpack, TheDefaultPackComesBeforeTheDefaultSenderButAfterAGivenOne) {
+    OutgoingMessage message = sms();
+    message.sender.reset();
+    message.default_sender = "+14155550100";
+    message.default_powerpack_uuid = kPack;
+    EXPECT_EQ(validate_outgoing(message, kColumnNames).powerpack_uuid,
+              std::optional<std::string>(kPack));
+    message.sender = "+14155550199";
+    const ValidatedMessage own = validate_outgoing(message, kColumnNames);
+    EXPECT_FALSE(own.powerpack_uuid);
+    EXPECT_EQ(own.sender, "+14155550199");
+}
+
+TEST(OutgoingPowerpack, SenderAndPackTogetherAreRefused) {
+    OutgoingMessage message = sms();
+    message.sender = "+14155550100";
+    message.powerpack_uuid = kPack;
+    auto error = error_for(message);
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->field(), "powerpack_uuid");
+    EXPECT_TRUE(contains(error->what(), "powerpack_uuid and sender_number"));
+}
+
+TEST(OutgoingPowerpack, OnlyUuidsAreAccepted) {
+    for (const char* bad : {"pack-1", "d1b5a6c2-3e4f-4a5b-8c6d-7e8f9a0b1c2", "d1b5a6c2x3e4f-4a5b-8c6d-7e8f9a0b1c2d",
+                            "g1b5a6c2-3e4f-4a5b-8c6d-7e8f9a0b1c2d"}) {
+        OutgoingMessage message = sms();
+        message.sender.reset();
+        message.powerpack_uuid = bad;
+        auto error = error_for(message);
+        ASSERT_TRUE(error) << bad;
+        EXPECT_EQ(error->field(), "powerpack_uuid") << bad;
+        EXPECT_EQ(error->kind(), InputErrorKind::InvalidParameter) << bad;
+    }
+}
+
+}  // namespace
+}  // namespace plivo

@@ -91,6 +91,17 @@ TEST(PlivoRequest, LogAndMessageExpiryGoInTheBodyWhenSet) {
               R"("src":"14155550100","text":"code 1234","type":"sms"})");
 }
 
+TEST(PlivoRequest, APowerpackMessageCarriesPowerpackUuidAndNoSrc) {
+    SendParams message;
+    message.sender = "d1b5a6c2-3e4f-4a5b-8c6d-7e8f9a0b1c2d";
+    message.via_powerpack = true;
+    message.recipient = "+14155550111";
+    message.text = "from the pack";
+    EXPECT_EQ(send_request_body(message),
+              R"({"dst":"14155550111","powerpack_uuid":"d1b5a6c2-3e4f-4a5b-8c6d-7e8f9a0b1c2d",)"
+              R"("text":"from the pack","type":"sms"})");
+}
+
 TEST(PlivoRequest, MessageExpiryIsClampedToPlivosBounds) {
     SendParams message;
     message.sender = "+14155550100";

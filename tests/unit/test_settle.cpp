@@ -45,6 +45,19 @@ TEST(Settle, FindsTheOneMatch) {
     EXPECT_EQ(result.candidates, std::vector<std::string>{"u1"});
 }
 
+TEST(Settle, ThroughAPowerpackAnyOfOurNumbersFits) {
+    SettleQuery q = query();
+    q.sender.clear();  // the pack picked the number
+    ListedMessage picked = listed("uuid-pack");
+    picked.from_number = "14155550199";
+    SettleResult result = settle_unknown(q, {picked}, true);
+    EXPECT_EQ(result.verdict, SettleVerdict::Found);
+    ASSERT_TRUE(result.message);
+    EXPECT_EQ(result.message->from_number, "14155550199");
+    // with a sender, another number rules the message out
+    EXPECT_EQ(settle_unknown(query(), {picked}, true).verdict, SettleVerdict::NotFound);
+}
+
 TEST(Settle, NothingListedMeansNotFound) {
     const SettleResult result = settle_unknown(query(), {}, true);
     EXPECT_EQ(result.verdict, SettleVerdict::NotFound);

@@ -67,8 +67,8 @@ ALTER DATABASE postgres SET plivo.sender_number = '+12025550100';
 --    only their own). Without it only service_role and SQL callers can send, and the
 --    send-mms Edge Function answers 403.
 --
--- GRANT EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text),
---                           plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text) TO authenticated;
+-- GRANT EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text),
+--                           plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text) TO authenticated;
 
 -- Tell PostgREST about the new functions (after C, so that it sees the `plivo` schema).
 NOTIFY pgrst, 'reload schema';

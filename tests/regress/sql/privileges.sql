@@ -107,8 +107,8 @@ UNION ALL
 SELECT r.role, p.oid::regprocedure::text,
        CASE WHEN has_function_privilege(r.role, p.oid, 'EXECUTE') THEN 'EXECUTE' ELSE '-' END
 FROM matrix_roles r, pg_proc p WHERE p.pronamespace = 'plivo'::regnamespace;
-GRANT EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text),
-                          plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text) TO authenticated;
+GRANT EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text),
+                          plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text) TO authenticated;
 SELECT b.role, b.object, b.rights AS before, a.rights AS after
 FROM before_grant b
 JOIN (SELECT r.role, c.oid::regclass::text AS object, pg_temp.relation_rights(r.role, c.oid) AS rights
@@ -285,8 +285,8 @@ SELECT 'anon' AS role, * FROM public.plivo_secret_probe();
 ROLLBACK;
 
 BEGIN;
-GRANT EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text),
-                          plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text) TO authenticated;
+GRANT EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text),
+                          plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text) TO authenticated;
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', '{"sub": "user-p", "role": "authenticated"}', true) IS NOT NULL AS claims_set;
 SELECT 'authenticated' AS role, * FROM public.plivo_secret_probe();

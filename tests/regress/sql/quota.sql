@@ -2,8 +2,8 @@
 SET plivo.sender_number = '+14155552671';
 \pset null '(null)'
 TRUNCATE plivo.message_logs;
-GRANT EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text),
-                          plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text) TO authenticated;
+GRANT EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text),
+                          plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text) TO authenticated;
 SET plivo.authenticated_hourly_quota = 3;
 
 BEGIN;
@@ -42,6 +42,6 @@ COMMIT;
 SELECT created_by, created_by_role, count(*) FROM plivo.message_logs GROUP BY 1, 2 ORDER BY 1, 2;
 
 RESET plivo.authenticated_hourly_quota;
-REVOKE EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text),
-                           plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text) FROM authenticated;
+REVOKE EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text),
+                           plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text) FROM authenticated;
 TRUNCATE plivo.message_logs;

@@ -14,8 +14,8 @@ SELECT r.rolname,
        has_any_column_privilege(r.rolname, 'plivo.message_logs', 'INSERT') AS ins_cols,
        has_table_privilege(r.rolname, 'plivo.message_logs', 'UPDATE') AS upd,
        has_table_privilege(r.rolname, 'plivo.message_logs', 'DELETE') AS del,
-       has_function_privilege(r.rolname, 'plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text)', 'EXECUTE') AS send_mms,
-       has_function_privilege(r.rolname, 'plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text)', 'EXECUTE') AS send_sms,
+       has_function_privilege(r.rolname, 'plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text)', 'EXECUTE') AS send_mms,
+       has_function_privilege(r.rolname, 'plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text)', 'EXECUTE') AS send_sms,
        has_function_privilege(r.rolname, 'plivo.verify_plivo_signature(text, text, text, text, jsonb, text, text)', 'EXECUTE') AS verify
 FROM pg_roles r WHERE r.rolname IN ('anon', 'authenticated', 'service_role', 'plivo_regress_user')
 ORDER BY r.rolname;
@@ -45,8 +45,8 @@ INSERT INTO plivo.message_logs (recipient, message_text) VALUES ('+14155552672',
 ROLLBACK;
 
 -- The one GRANT from the README opens both the functions and the INSERT.
-GRANT EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text),
-                          plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text) TO authenticated;
+GRANT EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text),
+                          plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text) TO authenticated;
 
 BEGIN;
 SET LOCAL ROLE authenticated;
@@ -177,6 +177,6 @@ SET ROLE plivo_regress_user;
 SELECT count(*) FROM plivo.message_logs;
 RESET ROLE;
 
-REVOKE EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text),
-                           plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text) FROM authenticated;
+REVOKE EXECUTE ON FUNCTION plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text),
+                           plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text) FROM authenticated;
 TRUNCATE plivo.message_logs;

@@ -148,3 +148,34 @@ SELECT units, total_rate, total_amount FROM plivo.message_logs WHERE id = :'odd_
 SELECT count(*) AS messages, count(*) FILTER (WHERE status = 'cancelled') AS cancelled
 FROM plivo.message_logs;
 SELECT sender, enqueued, cancelled, units, spend, priced FROM plivo.delivery_stats;
+
+-- Powerpack: powerpack_uuid instead of a sender; the sender stays NULL until Plivo
+-- names the number it picked (the report's From).
+SELECT plivo.send_sms('+14155552687', 'from the pack',
+    powerpack_uuid => 'D1B5A6C2-3E4F-4A5B-8C6D-7E8F9A0B1C2D') AS pack_id \gset
+SELECT sender, powerpack_uuid FROM plivo.message_logs WHERE id = :'pack_id';
+SELECT sender FROM plivo.delivery_stats WHERE sender LIKE 'powerpack %';
+UPDATE plivo.message_logs SET status = 'sent', plivo_message_uuid = 'uuid-pack-1' WHERE id = :'pack_id';
+SELECT plivo._apply_report('{"MessageUUID": "uuid-pack-1", "Status": "delivered", "ErrorCode": "000",
+    "From": "14155550199", "PowerpackUUID": "d1b5a6c2-3e4f-4a5b-8c6d-7e8f9a0b1c2d"}') ->> 'result' AS pack_report;
+SELECT sender, powerpack_uuid IS NOT NULL AS via_pack FROM plivo.message_logs WHERE id = :'pack_id';
+-- plivo.powerpack_uuid is the default in place of plivo.sender_number; a sender given wins.
+SET plivo.powerpack_uuid = 'd1b5a6c2-3e4f-4a5b-8c6d-7e8f9a0b1c2d';
+SELECT plivo.send_sms('+14155552688', 'default pack') AS default_pack_id \gset
+SELECT plivo.send_sms('+14155552688', 'own number', sender_number => '+14155552671') AS own_id \gset
+SELECT message_text, sender, powerpack_uuid FROM plivo.message_logs
+WHERE id IN (:'default_pack_id', :'own_id') ORDER BY message_text;
+SET plivo.powerpack_uuid = 'not-a-pack';
+RESET plivo.powerpack_uuid;
+\x on
+SELECT * FROM expect_error($$ SELECT plivo.send_sms('+14155552688', 'x', sender_number => '+14155552671',
+    powerpack_uuid => 'd1b5a6c2-3e4f-4a5b-8c6d-7e8f9a0b1c2d') $$);
+SELECT * FROM expect_error($$ SELECT plivo.send_sms('+14155552688', 'x', powerpack_uuid => 'pack-1') $$);
+-- An opt-out from any of our numbers stops a Powerpack message: Plivo may pick that number.
+SELECT plivo.opt_out('+14155552689', 'asked', sender_number => '+14155552671') IS NOT NULL AS opted_out;
+SELECT code, message, regexp_replace(detail, ' on [0-9-]+ [0-9:]+ UTC', ' on <when>') AS detail,
+       rows_changed
+FROM expect_error($$ SELECT plivo.send_sms('+14155552689', 'x',
+    powerpack_uuid => 'd1b5a6c2-3e4f-4a5b-8c6d-7e8f9a0b1c2d') $$);
+SELECT plivo.opt_in('+14155552689', sender_number => '+14155552671') IS NOT NULL AS opted_in;
+\x off
