@@ -824,13 +824,28 @@ $$;
 COMMENT ON FUNCTION plivo.purge_message_logs(interval, integer, integer) IS
     'Deletes messages in a final status (sent, delivered, undelivered, failed, rejected, cancelled) created more than older_than ago, with their events and delivery reports (and unmatched delivery reports, webhook nonces and inbound messages older than that; never opt-outs), batch_size messages per DELETE (at most max_batches batches when given), skipping rows locked by others; returns how many messages were deleted';
 
--- send_mms and send_sms take the sending options: a new signature. The roles that
--- could execute them keep that right on the new functions.
-CREATE TEMPORARY TABLE pg_plivo_send_grants ON COMMIT DROP AS
-SELECT p.proname::text AS function_name, a.grantee::regrole::text AS grantee
-FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
-WHERE p.pronamespace = 'plivo'::regnamespace AND p.proname IN ('send_mms', 'send_sms')
-  AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner;
+-- send_mms and send_sms take the sending options: a new signature, and the EXECUTE
+-- rights granted on the old functions go with them. They are not granted again here: a
+-- grant made by an extension script counts as the extension's own (pg_init_privs), and
+-- pg_dump would then leave it out. The update names each role and the GRANT to run.
+DO $grants_to_renew$
+DECLARE
+    granted record;
+BEGIN
+    FOR granted IN
+        SELECT p.proname::text AS function_name, a.grantee::regrole::text AS grantee
+        FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+        WHERE p.pronamespace = 'plivo'::regnamespace AND p.proname IN ('send_mms', 'send_sms')
+          AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
+          AND a.grantee::regrole::text <> 'service_role'
+        ORDER BY 1, 2
+    LOOP
+        RAISE WARNING 'plivo.% has new arguments: % must be granted EXECUTE again', granted.function_name, granted.grantee
+            USING HINT = pg_catalog.format('Run GRANT EXECUTE ON FUNCTION plivo.%s TO %s; after the update.',
+                                           granted.function_name, granted.grantee);
+    END LOOP;
+END
+$grants_to_renew$;
 DROP FUNCTION plivo.send_mms(text, text, text[], text, text, text);
 DROP FUNCTION plivo.send_sms(text, text, text, text, text);
 CREATE FUNCTION plivo.send_mms(
@@ -872,20 +887,6 @@ REVOKE ALL ON FUNCTION
     plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text),
     plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text)
     FROM PUBLIC;
-DO $regrant$
-DECLARE
-    granted record;
-BEGIN
-    FOR granted IN SELECT * FROM pg_plivo_send_grants LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s',
-            CASE granted.function_name
-                WHEN 'send_mms' THEN 'plivo.send_mms(text, text, text[], text, text, text, timestamptz, interval, text, boolean, text, text)'
-                ELSE 'plivo.send_sms(text, text, text, text, text, timestamptz, interval, text, text, text)' END,
-            granted.grantee);
-    END LOOP;
-END
-$regrant$;
-DROP TABLE pg_plivo_send_grants;
 
 -- Cancels a message the dispatcher has not claimed yet: queued (a scheduled one, say),
 -- or retrying after an attempt Plivo certainly did not take. The UPDATE waits for a

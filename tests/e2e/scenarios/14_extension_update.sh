@@ -30,8 +30,22 @@ for from_version in $released_versions; do
 
     before_digest="$(finished_digest)"
     before_reports="$(sql "SELECT count(*) FROM plivo.delivery_reports")"
-    sql "ALTER EXTENSION pg_plivo UPDATE" >/dev/null
+    # A role the DBA let send: send_sms gets a new signature, and the update says which
+    # grant to renew (it does not renew it itself: pg_dump would then leave it out).
+    sql "CREATE ROLE app_sender; GRANT USAGE ON SCHEMA plivo TO app_sender;
+         GRANT EXECUTE ON FUNCTION plivo.send_sms TO app_sender" >/dev/null
+    update_output="$(psql -X -qAt -v ON_ERROR_STOP=1 -c "ALTER EXTENSION pg_plivo UPDATE" 2>&1)"
     check "$label: ALTER EXTENSION pg_plivo UPDATE" $?
+    expect_eq "$label: the update names the grant to renew" \
+        "HINT:  Run GRANT EXECUTE ON FUNCTION plivo.send_sms TO app_sender; after the update." \
+        "$(echo "$update_output" | grep '^HINT:' | head -1)"
+    sql "GRANT EXECUTE ON FUNCTION plivo.send_sms TO app_sender" >/dev/null
+    expect_eq "$label: with it the role runs the new send_sms, and nothing more" "true false" \
+        "$(sql "SELECT has_function_privilege('app_sender', p.oid, 'EXECUTE')::text FROM pg_proc p
+                WHERE p.pronamespace = 'plivo'::regnamespace AND p.proname IN ('send_sms', 'send_mms')
+                ORDER BY p.proname DESC" | tr '\n' ' ' | sed 's/ $//')"
+    sql "REVOKE ALL ON FUNCTION plivo.send_sms FROM app_sender; REVOKE USAGE ON SCHEMA plivo FROM app_sender;
+         DROP ROLE app_sender" >/dev/null
     expect_eq "$label: now at $default_version" "$default_version" \
         "$(sql "SELECT extversion FROM pg_extension WHERE extname = 'pg_plivo'")"
     expect_eq "$label: the 65 messages are all there" 65 "$(sql "SELECT count(*) FROM plivo.message_logs")"

@@ -80,12 +80,13 @@ export type Database = {
         Row: {
           id: string;
           plivo_message_uuid: string | null;
-          sender: string;
+          // null for a message sent through a Powerpack until Plivo names the number.
+          sender: string | null;
           recipient: string;
           message_text: string | null;
           media_urls: string[] | null;
           // 'queued' | 'sending' | 'retrying' | 'sent' | 'delivered' | 'undelivered' |
-          // 'failed' | 'rejected' (a CHECK keeps it not null).
+          // 'failed' | 'rejected' | 'cancelled' (a CHECK keeps it not null).
           status: string | null;
           plivo_status_info: Json | null;
           error_code: string | null;
@@ -109,12 +110,26 @@ export type Database = {
           last_http_status: number | null;
           // 'opt_out_confirmation' | 'help_reply' | 'transactional', or null.
           consent_override: string | null;
+          send_at: string | null;
+          // An interval, as PostgREST renders it ("01:00:00").
+          valid_for: string | null;
+          expires_at: string | null;
+          // 'true' | 'false' | 'number_only' | 'content_only', or null.
+          plivo_log: string | null;
+          sms_fallback: boolean | null;
+          fallback_of: string | null;
+          fallback_message_id: string | null;
+          units: number | null;
+          // numeric: PostgREST sends it as a JSON number.
+          total_rate: number | null;
+          total_amount: number | null;
+          powerpack_uuid: string | null;
         };
         Insert: {
           id?: string;
           plivo_message_uuid?: string | null;
-          // NOT NULL, but the insert trigger fills it in (plivo.sender_number) when omitted.
-          sender?: string;
+          // The insert trigger fills it in (plivo.sender_number) unless a Powerpack is used.
+          sender?: string | null;
           recipient: string;
           message_text?: string | null;
           media_urls?: string[] | null;
@@ -139,6 +154,17 @@ export type Database = {
           last_error?: string | null;
           last_http_status?: number | null;
           consent_override?: string | null;
+          send_at?: string | null;
+          valid_for?: string | null;
+          expires_at?: string | null;
+          plivo_log?: string | null;
+          sms_fallback?: boolean | null;
+          fallback_of?: string | null;
+          fallback_message_id?: string | null;
+          units?: number | null;
+          total_rate?: number | null;
+          total_amount?: number | null;
+          powerpack_uuid?: string | null;
         };
         Update: {
           id?: string;
@@ -167,6 +193,17 @@ export type Database = {
           last_error?: string | null;
           last_http_status?: number | null;
           consent_override?: string | null;
+          send_at?: string | null;
+          valid_for?: string | null;
+          expires_at?: string | null;
+          plivo_log?: string | null;
+          sms_fallback?: boolean | null;
+          fallback_of?: string | null;
+          fallback_message_id?: string | null;
+          units?: number | null;
+          total_rate?: number | null;
+          total_amount?: number | null;
+          powerpack_uuid?: string | null;
         };
         Relationships: [];
       };
@@ -243,9 +280,35 @@ export type Database = {
           sender_number?: string;
           callback_url?: string;
           idempotency_key?: string;
+          send_at?: string;
+          valid_for?: string;
+          plivo_log?: string;
+          sms_fallback?: boolean;
+          consent_override?: string;
+          powerpack_uuid?: string;
         };
         // The new row's id in plivo.message_logs (a uuid).
         Returns: string;
+      };
+      send_sms: {
+        Args: {
+          destination_number: string;
+          message_text: string;
+          sender_number?: string;
+          callback_url?: string;
+          idempotency_key?: string;
+          send_at?: string;
+          valid_for?: string;
+          plivo_log?: string;
+          consent_override?: string;
+          powerpack_uuid?: string;
+        };
+        Returns: string;
+      };
+      cancel_message: {
+        Args: { id: string };
+        // true; a message the worker already claimed raises 55000.
+        Returns: boolean;
       };
       handle_status_callback: {
         Args: { url: string; params: Json; headers: Json; method: string };
