@@ -248,7 +248,7 @@ request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'to_number=+1 415 55
 expect "list filters by to_number, newest first, Plivo's shape" \
     "code == 200 and set(d) == {'api_id','meta','objects'} and d['meta']['total_count'] == 2 and [o['message_uuid'] for o in d['objects']] == ['$NEWER', '$OLDER'] and all(o['to_number'] == '14155550131' for o in d['objects'])"
 expect "list objects: Plivo's fields, message_time 'YYYY-mm-dd HH:MM:SS+00:00'" \
-    "all(set(o) == {'error_code','from_number','message_direction','message_state','message_time','message_type','message_uuid','resource_uri','to_number','total_amount','total_rate','units'} and re.match(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00:00$', o['message_time']) and o['message_direction'] == 'outbound' for o in d['objects'])"
+    "all(set(o) == {'error_code','from_number','log','message_direction','message_expiry','message_state','message_text','message_time','message_type','message_uuid','powerpack_id','resource_uri','to_number','total_amount','total_rate','units'} and re.match(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00:00$', o['message_time']) and o['message_direction'] == 'outbound' for o in d['objects'])"
 request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'to_number=14155550131' --data-urlencode 'limit=1'
 expect "list pages with limit and meta.next" \
     "code == 200 and len(d['objects']) == 1 and d['meta']['next'].endswith('offset=1&to_number=14155550131') and d['meta']['previous'] is None"
