@@ -61,6 +61,10 @@ Start-up options:
   --max-messages N         keep at most N messages, dropping the oldest (default 1000000)
   --seed N                 seed for fault draws and outcomes (default: random; ids stay random)
   --fail-next KIND[:N],... the next N send requests get fault KIND (in order)
+  --powerpack UUID=N,N,... a powerpack and its numbers (repeatable); a send with
+                           powerpack_uuid gets one, sticky per destination
+  --no-mms-destination N   a number (or prefix ending in *) that cannot take MMS: an
+                           MMS to it ends undelivered, error 50 (repeatable)
   --config-file PATH       a JSON object of runtime settings, as POST /_sim/config takes
   --quiet                  print nothing but the start-up line and errors
   --verbose                one log line per request and per report attempt
@@ -93,6 +97,11 @@ Control endpoints (no auth; loopback):
                              -> {"message_uuid","intent","deliveries","url","method","fields"}
   GET  /_sim/opt_outs        pairs blocked by STOP: {"opt_outs":[{"our_number",
                              "their_number","since"}]}
+  GET|HEAD /_sim/media/NAME  test media: ?bytes=N (default 1024)&type=MIME (default by
+                             extension)&no_length=1&no_head=1 (HEAD -> 405)&delay_ms=N
+                             &status=S&redirect=N (302 hops); Range: bytes=a-b -> 206
+  GET  /_sim/media_stats     {"/_sim/media/NAME":{"GET":n,"HEAD":n}}; DELETE clears it
+                             (POST /_sim/reset too)
 
 Inbound keywords (SMS; whole text, trimmed, any case): STOP STOPALL "STOP ALL" END QUIT
   CANCEL UNSUB UNSUBSCRIBE -> MessageIntent "optout" and the pair (to, from) is blocked
@@ -189,6 +198,21 @@ Parsed parse_arguments(int argc, char** argv) {
             o.max_messages = static_cast<std::size_t>(flags.integer(1, 1LL << 40));
         } else if (flag == "--seed") {
             o.seed = static_cast<std::uint64_t>(flags.integer(1, (1LL << 62)));
+        } else if (flag == "--powerpack") {
+            // UUID=NUMBER,NUMBER,... ; repeatable, one pack each
+            const std::string value = next();
+            const std::size_t eq = value.find('=');
+            if (eq == std::string::npos || eq == 0 || eq + 1 == value.size()) {
+                usage_error("--powerpack wants UUID=NUMBER[,NUMBER...], not '" + value + "'");
+            }
+            if (!runtime.contains("powerpacks")) runtime["powerpacks"] = json::object();
+            runtime["powerpacks"][value.substr(0, eq)] =
+                plivo_sim::flag_value_to_json("no_mms_destinations", value.substr(eq + 1));
+        } else if (flag == "--no-mms-destination") {
+            // repeatable: one number (or prefix ending in *) each
+            if (!runtime.contains("no_mms_destinations"))
+                runtime["no_mms_destinations"] = json::array();
+            runtime["no_mms_destinations"].push_back(next());
         } else if (flag == "--fail-next") {
             try {
                 auto entries = plivo_sim::parse_fail_next(json(next()));

@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "sim_request.hpp"
+#include "sim_util.hpp"
 
 namespace plivo_sim {
 
@@ -41,8 +42,11 @@ Fault fault_from_name(const std::string& name) {
 namespace {
 
 using I64 = std::int64_t;
+using StringList = std::vector<std::string>;
+using Packs = std::map<std::string, std::vector<std::string>>;
 using Member = std::variant<I64 Config::*, double Config::*, bool Config::*,
-                            std::vector<I64> Config::*, std::string Config::*>;
+                            std::vector<I64> Config::*, std::string Config::*,
+                            StringList Config::*, Packs Config::*>;
 
 struct KeyInfo {
     const char* key;
@@ -99,6 +103,14 @@ const KeyInfo kKeys[] = {
      "POST (form body) or GET (query) for inbound messages without a method"},
     {"opt_out_enabled", &Config::opt_out_enabled, 0, 0,
      "Plivo's opt-outs: STOP blocks the pair, a send to it ends failed with error 200"},
+    {"powerpacks", &Config::powerpacks, 0, 0,
+     "powerpack uuid -> numbers, JSON {\"UUID\":[\"+14155550100\",...]} (or --powerpack UUID=N,N)"},
+    {"sms_rate", &Config::sms_rate, 0, 0, "TotalRate of an SMS segment, USD"},
+    {"mms_rate", &Config::mms_rate, 0, 0, "TotalRate of an MMS, USD"},
+    {"queue_delay_ms", &Config::queue_delay_ms, 0, kDay,
+     "time in Plivo's queue before sending; longer than message_expiry: failed, error 420"},
+    {"no_mms_destinations", &Config::no_mms_destinations, 0, 0,
+     "numbers (or prefixes ending in *) that cannot take MMS: undelivered, error 50"},
 };
 
 const KeyInfo* find_key(const std::string& key) {
@@ -143,6 +155,20 @@ I64 int_value(const std::string& key, const json& value, I64 min, I64 max) {
     return value.is_number_float() ? static_cast<I64>(as_double) : value.get<I64>();
 }
 
+// A phone number given as a string, reduced to its digits ("+1 415..." -> "1415...");
+// with allow of a trailing '*' (a prefix pattern).
+std::string number_pattern(const std::string& key, const json& value) {
+    if (!value.is_string()) bad(key, "numbers must be strings");
+    std::string text = value.get<std::string>();
+    const bool prefix = !text.empty() && text.back() == '*';
+    if (prefix) text.pop_back();
+    const auto digits = number_digits(text);
+    if (!digits || digits->size() > 15 || (!prefix && digits->size() < 3)) {
+        bad(key, "'" + value.get<std::string>() + "' is not a phone number");
+    }
+    return *digits + (prefix ? "*" : "");
+}
+
 void apply_one(Config& config, const std::string& key, const json& value) {
     if (Fault fault = fault_for_rate_key(key); fault != Fault::None) {
         config.fault_rates[static_cast<int>(fault)] = rate_value(key, value);
@@ -171,6 +197,25 @@ void apply_one(Config& config, const std::string& key, const json& value) {
     } else if (auto s = std::get_if<std::string Config::*>(&info->member)) {
         if (!value.is_string()) bad(key, "must be a string");
         config.*(*s) = value.get<std::string>();
+    } else if (auto sl = std::get_if<StringList Config::*>(&info->member)) {
+        if (!value.is_array()) bad(key, "must be an array of numbers (strings)");
+        StringList list;
+        for (const auto& element : value) list.push_back(number_pattern(key, element));
+        config.*(*sl) = std::move(list);
+    } else if (auto pk = std::get_if<Packs Config::*>(&info->member)) {
+        if (!value.is_object()) bad(key, "must be an object: powerpack uuid -> array of numbers");
+        Packs packs;
+        for (const auto& [uuid, numbers] : value.items()) {
+            if (uuid.empty()) bad(key, "a powerpack uuid must not be empty");
+            if (!numbers.is_array() || numbers.empty())
+                bad(key, "powerpack " + uuid + ": must be a non-empty array of numbers");
+            for (const auto& number : numbers) {
+                const std::string digits = number_pattern(key, number);
+                if (digits.back() == '*') bad(key, "powerpack " + uuid + ": no patterns, numbers only");
+                packs[uuid].push_back(digits);
+            }
+        }
+        config.*(*pk) = std::move(packs);
     }
 }
 
@@ -238,6 +283,15 @@ json flag_value_to_json(const std::string& key, const std::string& value) {
         }
         return list;
     }
+    if (info != nullptr && std::holds_alternative<StringList Config::*>(info->member)) {
+        json list = json::array();
+        std::stringstream in(value);
+        std::string item;
+        while (std::getline(in, item, ',')) {
+            if (!item.empty()) list.push_back(item);
+        }
+        return list;
+    }
     json parsed = json::parse(value, nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded()) return json(value);
     return parsed;
@@ -276,7 +330,8 @@ std::string config_help() {
     }
     out << "Other runtime settings (also keys of POST /_sim/config):\n";
     for (const auto& info : kKeys) {
-        static const char* const placeholders[] = {" N", " R", " true|false", " N,N,..."};
+        static const char* const placeholders[] = {" N", " R", " true|false", " N,N,...", "",
+                                                   " NUMBER,...", " JSON"};
         std::string name = flag(info.key);
         if (std::holds_alternative<std::string Config::*>(info.member)) {
             // a string's placeholder is its key's last word: inbound_url -> URL

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -75,6 +76,20 @@ struct Config {
     std::string inbound_url;              // POST /_sim/inbound without "url" goes here
     std::string inbound_method = "POST";  // ... and so ("POST" form body, "GET" query)
     bool opt_out_enabled = true;          // STOP blocks the pair, sends to it fail with 200
+
+    // Send options (issue 17)
+    // powerpack uuid -> its numbers (digits); a send with powerpack_uuid picks one,
+    // sticky per destination. Empty: every powerpack_uuid is unknown (400).
+    std::map<std::string, std::vector<std::string>> powerpacks;
+    double sms_rate = 0.005;  // USD per SMS segment (TotalRate)
+    double mms_rate = 0.02;   // USD per MMS
+    // How long each message waits in Plivo's queue before it goes out: its sent and
+    // final steps come this much later. A message whose message_expiry (default
+    // 10800 s) is shorter expires there: failed, error 420, not charged, at its expiry.
+    std::int64_t queue_delay_ms = 0;
+    // Destinations that cannot take MMS (digits; "1415555*" = a prefix): an MMS to
+    // them ends undelivered with error 50; an SMS is delivered as usual.
+    std::vector<std::string> no_mms_destinations;
 };
 
 // The current configuration, swapped as a whole: readers copy a shared_ptr (no lock

@@ -188,7 +188,8 @@ std::string keyword_intent(const std::string& text) {
     return "";
 }
 
-std::vector<std::pair<std::string, std::string>> inbound_fields(const InboundRequest& request) {
+std::vector<std::pair<std::string, std::string>> inbound_fields(const InboundRequest& request,
+                                                                const Config& config) {
     const bool mms = request.type == "mms";
     const int units = billed_units(request.type, request.text);
     std::vector<std::pair<std::string, std::string>> fields;
@@ -199,8 +200,9 @@ std::vector<std::pair<std::string, std::string>> inbound_fields(const InboundReq
     fields.emplace_back("MessageUUID", request.message_uuid);
     fields.emplace_back(mms ? "Body" : "Text", request.text);
     fields.emplace_back("Units", std::to_string(units));
-    fields.emplace_back("TotalRate", unit_rate(request.type));
-    fields.emplace_back("TotalAmount", total_amount(request.type, units));
+    const double rate = unit_rate(config, request.type);
+    fields.emplace_back("TotalRate", money(rate));
+    fields.emplace_back("TotalAmount", money(rate * units));
     fields.emplace_back("MessageIntent", request.intent);
     fields.emplace_back("PowerpackUUID", "");
     if (mms) {

@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sim_config.hpp"
+
 namespace plivo_sim {
 
 // POST /_sim/inbound, checked; numbers are digits without '+', as Plivo writes them.
@@ -44,7 +46,9 @@ std::variant<InboundRequest, std::string> parse_inbound_request(const std::strin
 std::string keyword_intent(const std::string& text);
 
 // The fields Plivo sends to the message_url, in its names and in a stable order.
-std::vector<std::pair<std::string, std::string>> inbound_fields(const InboundRequest& request);
+// The rates (TotalRate, TotalAmount) come from `config`.
+std::vector<std::pair<std::string, std::string>> inbound_fields(const InboundRequest& request,
+                                                                const Config& config);
 
 // The pairs Plivo blocks after a STOP: sends from our_number to their_number are
 // accepted and then fail with error 200 until a START.

@@ -45,6 +45,14 @@ bool is_terminal_failure(const std::string& state) {
     return state == "undelivered" || state == "failed";
 }
 
+// An entry of no_mms_destinations: the number, or a prefix ending in '*'.
+bool number_matches(const std::string& pattern, const std::string& number) {
+    if (!pattern.empty() && pattern.back() == '*') {
+        return number.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
+    }
+    return pattern == number;
+}
+
 std::string time_or_empty(std::int64_t us) {
     return us == 0 ? std::string() : format_time(us, TimeStyle::Micros);
 }
@@ -104,9 +112,27 @@ void ReportEngine::on_accepted(const MessagePtr& message, bool opted_out) {
         return std::to_string(
             codes[std::uniform_int_distribution<std::size_t>(0, codes.size() - 1)(rng_)]);
     };
+    const std::chrono::milliseconds step(config->report_delay_ms);
+    const std::chrono::milliseconds queue(config->queue_delay_ms);
+    const std::chrono::milliseconds expiry(message->message_expiry_s * 1000);
+    const bool mms = message->type == "mms";
+    const bool no_mms =
+        mms && std::any_of(config->no_mms_destinations.begin(), config->no_mms_destinations.end(),
+                           [&](const std::string& p) { return number_matches(p, message->to_number); });
     if (opted_out) {
         plan->states = {"queued", "failed"};  // as Plivo: accepted, then refused
         plan->error_code = "200";
+    } else if (config->queue_delay_ms > message->message_expiry_s * 1000) {
+        // held in Plivo's queue past its message_expiry: dropped there when it expires
+        plan->states = {"queued", "failed"};
+        plan->error_code = "420";
+        plan->due = {step, std::max(expiry, step * 2)};
+    } else if (mms && message->sim_media_bytes > kMaxMmsBytes) {
+        plan->states = {"queued", "failed"};  // Plivo fetched the media: over 5 MB
+        plan->error_code = "120";
+    } else if (no_mms) {
+        plan->states = {"queued", "sent", "undelivered"};  // the handset cannot take MMS
+        plan->error_code = "50";
     } else if (outcome < config->delivered_rate) {
         plan->states = {"queued", "sent", "delivered"};
     } else if (outcome < config->delivered_rate + config->undelivered_rate) {
@@ -118,6 +144,12 @@ void ReportEngine::on_accepted(const MessagePtr& message, bool opted_out) {
     } else {
         plan->states = {"queued", "sent"};  // no receipt from the carrier: stays sent
     }
+    if (plan->due.empty()) {
+        // queued at 1x; the later steps wait queue_delay_ms more in Plivo's queue
+        plan->due.push_back(step);
+        for (std::size_t i = 1; i < plan->states.size(); ++i)
+            plan->due.push_back(step * static_cast<int>(i + 1) + queue);
+    }
     if (!message->callback_url.empty() && config->report_out_of_order_rate > 0 &&
         draw() < config->report_out_of_order_rate) {
         plan->deferred_step = static_cast<int>(plan->states.size()) - 2;
@@ -128,15 +160,14 @@ void ReportEngine::on_accepted(const MessagePtr& message, bool opted_out) {
         for (std::size_t i = 0; i < plan->states.size(); ++i)
             plan->duplicated[i] = draw() < config->report_duplicate_rate;
     }
-    plan->step_delay = std::chrono::milliseconds(config->report_delay_ms);
+    plan->step_delay = step;
 
-    const auto step = plan->step_delay;
     const std::uint64_t generation = generation_.load();
     const auto now = Clock::now();
     std::shared_ptr<const Plan> fixed = std::move(plan);
     std::lock_guard<std::mutex> lock(timer_mutex_);
     for (int i = 0; i < static_cast<int>(fixed->states.size()); ++i) {
-        schedule_locked(now + step * (i + 1), [this, message, fixed, i, generation] {
+        schedule_locked(now + fixed->due[i], [this, message, fixed, i, generation] {
             run_step(message, fixed, i, generation);
         });
     }
@@ -165,8 +196,8 @@ void ReportEngine::run_step(const MessagePtr& message, const std::shared_ptr<con
         // held back until after the next (final) step's report has gone out
         stats_.reports_out_of_order.fetch_add(1);
         const auto step_ms = plan->step_delay;
-        const auto hold =
-            step_ms + std::max<Clock::duration>(step_ms / 2, std::chrono::milliseconds(5));
+        const auto hold = (plan->due[step + 1] - plan->due[step]) +
+                          std::max<Clock::duration>(step_ms / 2, std::chrono::milliseconds(5));
         const int copies = duplicate ? 2 : 1;
         schedule(Clock::now() + hold, [this, delivery, copies] {
             if (delivery.generation != generation_.load()) return;
@@ -190,8 +221,8 @@ ReportEngine::Fields ReportEngine::report_fields(const Message& m, const Plan& p
     fields.emplace_back("Status", state);
     if (is_terminal_failure(state)) fields.emplace_back("ErrorCode", plan.error_code);
     fields.emplace_back("Units", std::to_string(m.units));
-    fields.emplace_back("TotalRate", unit_rate(m.type));
-    fields.emplace_back("TotalAmount", total_amount(m.type, m.units));
+    fields.emplace_back("TotalRate", money(m.rate));
+    fields.emplace_back("TotalAmount", total_amount(m));
     fields.emplace_back("MCC", "310");
     fields.emplace_back("MNC", "260");
     fields.emplace_back("Sequence", std::to_string(step + 1));

@@ -88,6 +88,7 @@ private:
         int deferred_step = -1;  // out of order: this step's report comes after the last
         std::vector<bool> duplicated;  // per step: its report is delivered twice
         std::chrono::milliseconds step_delay{0};
+        std::vector<std::chrono::milliseconds> due;  // per step: after accept
     };
 
     void schedule(Clock::time_point due, std::function<void()> action);

@@ -80,6 +80,24 @@ bool gsm_extension(char32_t cp) {
     return ext.find(cp) != std::u32string::npos;
 }
 
+// The size a media URL of the simulator's own media server announces (its bytes=
+// parameter, default 1024), 0 for any other URL.
+std::int64_t sim_media_size(const std::string& url) {
+    const auto parts = plivo::split_url(url);
+    if (!parts || parts->path.rfind("/_sim/media/", 0) != 0) return 0;
+    std::int64_t bytes = kDefaultMediaBytes;
+    if (parts->query) {
+        for (const auto& [key, value] : plivo::decode_query(*parts->query)) {
+            if (key != "bytes") continue;
+            try {
+                bytes = std::stoll(value);
+            } catch (const std::exception&) {
+            }
+        }
+    }
+    return std::max<std::int64_t>(bytes, 0);
+}
+
 }  // namespace
 
 bool is_http_url(const std::string& url) {
@@ -156,7 +174,6 @@ std::variant<SendRequest, ApiError> parse_send_request(const std::string& body_t
             return bad_request("powerpack_uuid must be a non-empty string");
         }
         request.powerpack_uuid = body["powerpack_uuid"].get<std::string>();
-        request.from_number = kPowerpackNumber;
     }
 
     // destinations: one string, several joined with '<'
@@ -234,12 +251,17 @@ std::variant<SendRequest, ApiError> parse_send_request(const std::string& body_t
     }
 
     // the remaining documented keys
+    // log is a string (plivo-api.md §1); a JSON boolean is refused
     if (body.contains("log") && !body["log"].is_null()) {
         const json& log = body["log"];
-        const bool ok = log.is_boolean() ||
-                        (log.is_string() && (log == "true" || log == "false" ||
-                                             log == "content_only" || log == "number_only"));
-        if (!ok) return bad_request("log must be true, false, content_only or number_only");
+        const bool ok = log.is_string() && (log == "true" || log == "false" ||
+                                            log == "content_only" || log == "number_only");
+        if (!ok) {
+            return bad_request("invalid log " + log.dump() +
+                               ": must be one of the strings \"true\", \"false\", "
+                               "\"content_only\", \"number_only\"");
+        }
+        request.log = log.get<std::string>();
     }
     if (body.contains("message_expiry") && !body["message_expiry"].is_null()) {
         const json& expiry = body["message_expiry"];
@@ -247,7 +269,10 @@ std::variant<SendRequest, ApiError> parse_send_request(const std::string& body_t
             expiry.get<std::int64_t>() > 10799) {
             return bad_request("message_expiry must be an integer between 5 and 10799");
         }
+        request.message_expiry_s = expiry.get<std::int64_t>();
+        request.message_expiry_given = true;
     }
+    for (const auto& url : request.media_urls) request.sim_media_bytes += sim_media_size(url);
     return request;
 }
 

@@ -2,6 +2,7 @@
 // functions: body text in, a parsed request or a Plivo-shaped 400 out.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -12,9 +13,20 @@
 
 namespace plivo_sim {
 
+// Plivo's default message_expiry: 3 hours (plivo-api.md §9).
+constexpr std::int64_t kDefaultMessageExpiryS = 10800;
+// Plivo's limit on all of an MMS's media together (plivo-api.md §5): over it, error 120.
+constexpr std::int64_t kMaxMmsBytes = 5LL * 1024 * 1024;
+
+// What GET /_sim/media/<name> serves without bytes=.
+constexpr std::int64_t kDefaultMediaBytes = 1024;
+
 struct SendRequest {
-    std::string from_number;                // src digits (or sender id); pool number for powerpack
+    std::string from_number;                // src digits (or sender id); "" for a powerpack
     std::string powerpack_uuid;             // "" when src was given
+    // per destination, the powerpack number chosen for it (set by the server; empty
+    // when src was given)
+    std::vector<std::string> senders;
     std::vector<std::string> destinations;  // valid dst, digits only, in request order
     std::vector<std::string> invalid_numbers;  // dst parts that failed, as written
     std::string type;                          // "sms" or "mms"
@@ -23,6 +35,12 @@ struct SendRequest {
     std::vector<std::string> media_ids;
     std::string callback_url;     // "" when no delivery reports were asked for
     std::string callback_method;  // "POST" or "GET"
+    std::string log = "true";     // "true", "false", "number_only", "content_only"
+    std::int64_t message_expiry_s = kDefaultMessageExpiryS;
+    bool message_expiry_given = false;
+    // bytes of the media served by the simulator itself (/_sim/media/...?bytes=N),
+    // summed: Plivo's 5 MB limit is checked on them (error 120)
+    std::int64_t sim_media_bytes = 0;
     nlohmann::json body;          // the request, parsed
     std::string raw_body;         // the request as received
 };
@@ -32,9 +50,6 @@ struct ApiError {
     std::string message;
     nlohmann::json extra = nlohmann::json::object();  // merged into the error body
 };
-
-// The number a powerpack "picks" for messages sent with powerpack_uuid.
-constexpr const char* kPowerpackNumber = "14155550199";
 
 // Runs Plivo's validation on a POST /Message/ body.
 std::variant<SendRequest, ApiError> parse_send_request(const std::string& body);

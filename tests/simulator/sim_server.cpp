@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 
 #include "sim_connection.hpp"
@@ -68,6 +70,32 @@ struct Simulator::Impl {
     void send_message(const httplib::Request& req, httplib::Response& res,
                       const httplib::ContentReader& reader, const ApiPath& api);
     void read_api(const httplib::Request& req, httplib::Response& res, const ApiPath& api);
+    void handle_media(const httplib::Request& req, httplib::Response& res);
+
+    // powerpacks: the number each (pack, destination) got first, kept (sticky sender)
+    std::mutex pack_mutex;
+    std::map<std::pair<std::string, std::string>, std::string> pack_sticky;
+    std::map<std::string, std::size_t> pack_next;  // round robin for new destinations
+    std::string pick_pack_number(const std::string& pack, const std::vector<std::string>& numbers,
+                                 const std::string& destination);
+
+    // GET/HEAD /_sim/media/...: requests per path and method
+    std::mutex media_mutex;
+    std::map<std::string, std::map<std::string, std::uint64_t>> media_counts;
+    json media_stats_json() {
+        std::lock_guard<std::mutex> lock(media_mutex);
+        json out = json::object();
+        for (const auto& [path, methods] : media_counts) {
+            json counts = {{"GET", 0}, {"HEAD", 0}};
+            for (const auto& [method, n] : methods) counts[method] = n;
+            out[path] = counts;
+        }
+        return out;
+    }
+    void clear_media_stats() {
+        std::lock_guard<std::mutex> lock(media_mutex);
+        media_counts.clear();
+    }
 
     // Answers a /v1/ request (counted per status code).
     void reply(httplib::Response& res, int status, const json& body) {
@@ -240,6 +268,11 @@ void Simulator::Impl::handle_post(const httplib::Request& req, httplib::Response
 }
 
 void Simulator::Impl::handle_other(const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "DELETE" && req.path == "/_sim/media_stats") {
+        clear_media_stats();
+        reply_control(res, 200, {{"reset", true}});
+        return;
+    }
     if (starts_with(req.path, "/_sim/")) {
         reply_control(res, 405, {{"error", "method " + req.method + " is not allowed here"}});
         return;
@@ -376,10 +409,23 @@ void Simulator::Impl::send_message(const httplib::Request& req, httplib::Respons
         reply_error(res, error->status, error->message, error->extra);
         return;
     }
-    const SendRequest& request = std::get<SendRequest>(parsed);
+    SendRequest& request = std::get<SendRequest>(parsed);
+    if (!request.powerpack_uuid.empty()) {
+        const auto pack = cfg.powerpacks.find(request.powerpack_uuid);
+        if (pack == cfg.powerpacks.end()) {
+            reply_error(res, 400, "powerpack not found: no powerpack with uuid '" +
+                                      request.powerpack_uuid + "'");
+            return;
+        }
+        for (const auto& destination : request.destinations) {
+            request.senders.push_back(
+                pick_pack_number(request.powerpack_uuid, pack->second, destination));
+        }
+    }
     const std::string api_id = new_uuid();
     const Fault applied = kFaultInfo[static_cast<int>(fault)].stores ? fault : Fault::None;
-    const auto messages = store.accept(request, api.auth_id, api_id, req.remote_addr, applied);
+    const auto messages =
+        store.accept(request, api.auth_id, api_id, req.remote_addr, applied, cfg);
     json uuids = json::array();
     const bool opt_outs_apply = cfg.opt_out_enabled && opt_outs.size() > 0;
     for (const auto& message : messages) {
@@ -422,7 +468,24 @@ void Simulator::Impl::send_message(const httplib::Request& req, httplib::Respons
     }
 }
 
+std::string Simulator::Impl::pick_pack_number(const std::string& pack,
+                                              const std::vector<std::string>& numbers,
+                                              const std::string& destination) {
+    std::lock_guard<std::mutex> lock(pack_mutex);
+    auto& sticky = pack_sticky[{pack, destination}];
+    // Plivo's sticky sender: a destination keeps the number it first got, as long as
+    // the pack still has it
+    if (sticky.empty() || std::find(numbers.begin(), numbers.end(), sticky) == numbers.end()) {
+        sticky = numbers[pack_next[pack]++ % numbers.size()];
+    }
+    return sticky;
+}
+
 void Simulator::Impl::handle_get(const httplib::Request& req, httplib::Response& res) {
+    if (starts_with(req.path, "/_sim/media/")) {
+        handle_media(req, res);
+        return;
+    }
     if (starts_with(req.path, "/_sim/") || req.path == "/") {
         handle_control_get(req, res);
         return;
@@ -516,7 +579,8 @@ void Simulator::Impl::handle_control_get(const httplib::Request& req, httplib::R
                        {"send", "POST /v1/Account/" + options.auth_id + "/Message/"},
                        {"control",
                         {"/_sim/config", "/_sim/stats", "/_sim/messages", "/_sim/reset",
-                         "/_sim/inbound", "/_sim/opt_outs"}}});
+                         "/_sim/inbound", "/_sim/opt_outs", "/_sim/media/<name>",
+                         "/_sim/media_stats"}}});
     } else if (req.path == "/_sim/config") {
         reply_control(res, 200, config_json());
     } else if (req.path == "/_sim/stats") {
@@ -527,6 +591,8 @@ void Simulator::Impl::handle_control_get(const httplib::Request& req, httplib::R
         reply_control(res, 200, out);
     } else if (req.path == "/_sim/opt_outs") {
         reply_control(res, 200, opt_outs.to_json());
+    } else if (req.path == "/_sim/media_stats") {
+        reply_control(res, 200, media_stats_json());
     } else if (req.path == "/_sim/messages") {
         std::size_t limit = 100, offset = 0;
         try {
@@ -554,6 +620,12 @@ void Simulator::Impl::handle_control_post(const httplib::Request& req, httplib::
         store.reset();
         stats.reset();
         opt_outs.clear();
+        clear_media_stats();
+        {
+            std::lock_guard<std::mutex> lock(pack_mutex);
+            pack_sticky.clear();
+            pack_next.clear();
+        }
         account_limiter.clear();
         list_limiter.clear();
         const bool restore = req.get_param_value("config") == "1";
@@ -608,7 +680,7 @@ void Simulator::Impl::handle_inbound(httplib::Response& res, const std::string& 
             opt_outs.unblock(inbound.to_number, inbound.from_number);
         }
     }
-    const auto fields = inbound_fields(inbound);
+    const auto fields = inbound_fields(inbound, *settings);
     stats.inbound_messages.fetch_add(1);
     stats.inbound_requested.fetch_add(static_cast<std::uint64_t>(inbound.repeat));
     reports.send_inbound(inbound.url, inbound.method, inbound.message_uuid, fields, inbound.repeat,
@@ -627,6 +699,112 @@ void Simulator::Impl::handle_inbound(httplib::Response& res, const std::string& 
                    {"url", inbound.url},
                    {"method", inbound.method},
                    {"fields", std::move(sent)}});
+}
+
+namespace {
+
+// The first bytes of a file of `type`, so that a sniffing client sees what it was told.
+std::string media_bytes(const std::string& type, std::size_t size) {
+    std::string magic;
+    if (type == "image/png") {
+        magic = std::string("\x89PNG\r\n\x1a\n", 8);
+    } else if (type == "image/jpeg") {
+        magic = "\xFF\xD8\xFF\xE0";
+    } else if (type == "image/gif") {
+        magic = "GIF89a";
+    }
+    std::string out(size, '\0');
+    for (std::size_t i = 0; i < size; ++i)
+        out[i] = i < magic.size() ? magic[i] : static_cast<char>('a' + i % 26);
+    return out;
+}
+
+std::string media_type_for(const std::string& name) {
+    const std::size_t dot = name.rfind('.');
+    std::string ext = dot == std::string::npos ? "" : name.substr(dot + 1);
+    std::transform(ext.begin(), ext.end(), ext.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (ext == "png") return "image/png";
+    if (ext == "jpg" || ext == "jpeg") return "image/jpeg";
+    if (ext == "gif") return "image/gif";
+    if (ext == "mp4") return "video/mp4";
+    return "application/octet-stream";
+}
+
+constexpr std::int64_t kMaxMediaBytes = 64LL * 1024 * 1024;
+
+}  // namespace
+
+// GET / HEAD /_sim/media/<name>?bytes=N&type=T&no_length=1&no_head=1&delay_ms=N&status=S&redirect=N
+void Simulator::Impl::handle_media(const httplib::Request& req, httplib::Response& res) {
+    {
+        std::lock_guard<std::mutex> lock(media_mutex);
+        ++media_counts[req.path][req.method];
+    }
+    auto integer = [&](const char* key, std::int64_t fallback, std::int64_t min,
+                       std::int64_t max) -> std::optional<std::int64_t> {
+        if (!req.has_param(key)) return fallback;
+        const std::string text = req.get_param_value(key);
+        const auto digits = number_digits(text);
+        if (!digits || *digits != text || digits->size() > 12) return std::nullopt;
+        const std::int64_t value = std::stoll(text);
+        if (value < min || value > max) return std::nullopt;
+        return value;
+    };
+    const auto bytes = integer("bytes", kDefaultMediaBytes, 0, kMaxMediaBytes);
+    const auto delay_ms = integer("delay_ms", 0, 0, 600000);
+    const auto status = integer("status", 200, 100, 599);
+    const auto redirect = integer("redirect", 0, 0, 20);
+    if (!bytes || !delay_ms || !status || !redirect) {
+        reply_control(res, 400,
+                      {{"error", "bytes (0.." + std::to_string(kMaxMediaBytes) +
+                                     "), delay_ms, status (100..599) and redirect (0..20) must "
+                                     "be integers in range"}});
+        return;
+    }
+    if (*delay_ms > 0) stopper.sleep_ms(*delay_ms);
+    const bool head = req.method == "HEAD";
+    if (head && req.get_param_value("no_head") == "1") {
+        res.set_header("Allow", "GET");
+        res.status = 405;
+        return;
+    }
+    if (*redirect > 0) {
+        // the same URL with one hop less
+        std::string query;
+        for (const auto& [key, value] : req.params) {
+            const std::string v = key == "redirect" ? std::to_string(*redirect - 1) : value;
+            query += (query.empty() ? "?" : "&") + form_encode(key) + "=" + form_encode(v);
+        }
+        res.status = 302;
+        res.set_header("Location", "http://" + req.get_header_value("Host") + req.path + query);
+        return;
+    }
+    if (*status != 200) {
+        res.status = static_cast<int>(*status);
+        if (!head) res.set_content("status " + std::to_string(*status) + "\n", "text/plain");
+        return;
+    }
+    const std::string name = req.path.substr(std::string("/_sim/media/").size());
+    const std::string type =
+        req.has_param("type") ? req.get_param_value("type") : media_type_for(name);
+    const auto size = static_cast<std::size_t>(*bytes);
+    if (req.get_param_value("no_length") == "1") {
+        // chunked: no Content-Length
+        res.status = 200;
+        res.set_chunked_content_provider(
+            type, [type, size](std::size_t, httplib::DataSink& sink) {
+                const std::string data = media_bytes(type, size);
+                if (!data.empty()) sink.write(data.data(), data.size());
+                sink.done();
+                return true;
+            });
+        return;
+    }
+    res.set_header("Accept-Ranges", "bytes");
+    // a Range request: 206, and httplib cuts the body and writes Content-Range
+    res.status = req.ranges.empty() ? 200 : 206;
+    res.set_content(media_bytes(type, size), type);
 }
 
 }  // namespace plivo_sim

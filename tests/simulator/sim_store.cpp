@@ -1,5 +1,6 @@
 #include "sim_store.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "sim_util.hpp"
@@ -9,14 +10,6 @@ namespace plivo_sim {
 using nlohmann::json;
 
 namespace {
-
-double unit_rate_value(const std::string& type) { return type == "mms" ? 0.02 : 0.005; }
-
-std::string money(double value) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.5f", value);
-    return buf;
-}
 
 // What makes two sends "the same message" for the duplicates counter.
 std::string duplicate_key(const SendRequest& request, const std::string& destination) {
@@ -50,10 +43,23 @@ bool matches(const Message& m, const ListQuery& q) {
 
 }  // namespace
 
-std::string unit_rate(const std::string& type) { return money(unit_rate_value(type)); }
+std::string money(double value) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.5f", value);
+    return buf;
+}
 
-std::string total_amount(const std::string& type, int units) {
-    return money(unit_rate_value(type) * units);
+double unit_rate(const Config& config, const std::string& type) {
+    return type == "mms" ? config.mms_rate : config.sms_rate;
+}
+
+std::string total_amount(const Message& m) {
+    if (m.state == "failed" && m.error_code == "420") return money(0);
+    return money(m.rate * m.units);
+}
+
+std::string kept_text(const Message& m) {
+    return m.log == "false" || m.log == "number_only" ? std::string() : m.text;
 }
 
 void Stats::reset() {
@@ -109,21 +115,33 @@ json Stats::to_json() const {
 
 std::vector<MessagePtr> MessageStore::accept(const SendRequest& request, const std::string& auth_id,
                                              const std::string& api_id,
-                                             const std::string& requester_ip, Fault fault) {
+                                             const std::string& requester_ip, Fault fault,
+                                             const Config& config) {
     const auto body = std::make_shared<const std::string>(request.raw_body);  // compact
     const int units = billed_units(request.type, request.text);
+    const double rate = unit_rate(config, request.type);
+    std::vector<std::string> request_keys;
+    for (const auto& [key, value] : request.body.items()) request_keys.push_back(key);
+    std::sort(request_keys.begin(), request_keys.end());
     std::vector<MessagePtr> created;
     created.reserve(request.destinations.size());
-    for (const auto& destination : request.destinations) {
+    for (std::size_t i = 0; i < request.destinations.size(); ++i) {
+        const std::string& destination = request.destinations[i];
         auto message = std::make_shared<Message>();
         message->uuid = new_uuid();
         message->api_id = api_id;
         message->auth_id = auth_id;
-        message->from_number = request.from_number;
+        message->from_number =
+            i < request.senders.size() ? request.senders[i] : request.from_number;
         message->to_number = destination;
         message->type = request.type;
         message->text = request.text;
         message->powerpack_uuid = request.powerpack_uuid;
+        message->log = request.log;
+        message->message_expiry_s = request.message_expiry_s;
+        message->sim_media_bytes = request.sim_media_bytes;
+        message->request_keys = request_keys;
+        message->rate = rate;
         message->callback_url = request.callback_url;
         message->callback_method = request.callback_method;
         message->requester_ip = requester_ip;
@@ -163,15 +181,19 @@ json MessageStore::object_json_locked(const Message& m) const {
     return {
         {"error_code", m.error_code.empty() ? json(nullptr) : json(m.error_code)},
         {"from_number", m.from_number},
+        {"log", m.log},
         {"message_direction", "outbound"},
+        {"message_expiry", m.message_expiry_s},
         {"message_state", m.state},
+        {"message_text", kept_text(m)},
         {"message_time", format_time(m.message_time_us, TimeStyle::PlivoObject)},
         {"message_type", m.type},
         {"message_uuid", m.uuid},
+        {"powerpack_id", m.powerpack_uuid.empty() ? json(nullptr) : json(m.powerpack_uuid)},
         {"resource_uri", "/v1/Account/" + m.auth_id + "/Message/" + m.uuid + "/"},
         {"to_number", m.to_number},
-        {"total_amount", total_amount(m.type, m.units)},
-        {"total_rate", unit_rate(m.type)},
+        {"total_amount", total_amount(m)},
+        {"total_rate", money(m.rate)},
         {"units", m.units},
     };
 }
@@ -234,6 +256,7 @@ json MessageStore::dump(std::size_t limit, std::size_t offset,
             item["final_time"] =
                 m.final_time_us ? format_time(m.final_time_us, TimeStyle::Micros) : "";
             item["request"] = json::parse(*m.body, nullptr, false);
+            item["request_keys"] = m.request_keys;
             out_messages.push_back(std::move(item));
         }
         ++total;

@@ -32,6 +32,11 @@ struct Message {
     std::string type;
     std::string text;
     std::string powerpack_uuid;
+    std::string log = "true";  // the send's log option
+    std::int64_t message_expiry_s = kDefaultMessageExpiryS;
+    std::int64_t sim_media_bytes = 0;  // see SendRequest
+    std::vector<std::string> request_keys;  // the send body's keys, sorted
+    double rate = 0;  // per unit, as configured at accept
     std::string callback_url;     // "" when none
     std::string callback_method;  // "POST" / "GET"
     std::string requester_ip;
@@ -122,9 +127,10 @@ public:
     explicit MessageStore(std::size_t max_messages) : max_messages_(max_messages) {}
 
     // Creates one message per destination of `request` and counts duplicates.
+    // `config` gives the rates.
     std::vector<MessagePtr> accept(const SendRequest& request, const std::string& auth_id,
                                    const std::string& api_id, const std::string& requester_ip,
-                                   Fault fault);
+                                   Fault fault, const Config& config);
 
     // Plivo's message object (GET .../Message/{uuid}/ adds its own api_id).
     std::optional<nlohmann::json> object_json(const std::string& uuid) const;
@@ -160,8 +166,14 @@ private:
     std::uint64_t evicted_ = 0;
 };
 
-// The rate Plivo would bill per unit, as Plivo writes it ("0.00500").
-std::string unit_rate(const std::string& type);
-std::string total_amount(const std::string& type, int units);
+// An amount as Plivo writes it ("0.00500").
+std::string money(double value);
+// The configured rate per unit of `type` ("sms" / "mms").
+double unit_rate(const Config& config, const std::string& type);
+// What the message costs: rate x units; nothing for one that expired in Plivo's queue
+// (failed, error 420).
+std::string total_amount(const Message& message);
+// The text Plivo keeps: none when the send's log is "false" or "number_only".
+std::string kept_text(const Message& message);
 
 }  // namespace plivo_sim

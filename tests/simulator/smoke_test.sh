@@ -149,6 +149,7 @@ python3 "$WORK/receiver.py" "$WORK/reports.jsonl" "$WORK/recv.port" &
 RECV_PID=$!
 "$SIM" --port 0 --port-file "$WORK/sim.port" --seed 42 --quiet \
     --report-delay-ms 30 --report-retry-delays-ms 100,200 --timeout-ms 300 \
+    --powerpack pack-a=+14155550601,+14155550602 --no-mms-destination +14155550677 \
     >"$WORK/sim.out" 2>"$WORK/sim.err" &
 SIM_PID=$!
 if ! wait_for_file "$WORK/sim.port" 100 || ! wait_for_file "$WORK/recv.port" 100; then
@@ -248,7 +249,7 @@ request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'to_number=+1 415 55
 expect "list filters by to_number, newest first, Plivo's shape" \
     "code == 200 and set(d) == {'api_id','meta','objects'} and d['meta']['total_count'] == 2 and [o['message_uuid'] for o in d['objects']] == ['$NEWER', '$OLDER'] and all(o['to_number'] == '14155550131' for o in d['objects'])"
 expect "list objects: Plivo's fields, message_time 'YYYY-mm-dd HH:MM:SS+00:00'" \
-    "all(set(o) == {'error_code','from_number','message_direction','message_state','message_time','message_type','message_uuid','resource_uri','to_number','total_amount','total_rate','units'} and re.match(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00:00$', o['message_time']) and o['message_direction'] == 'outbound' for o in d['objects'])"
+    "all(set(o) == {'error_code','from_number','log','message_direction','message_expiry','message_state','message_text','message_time','message_type','message_uuid','powerpack_id','resource_uri','to_number','total_amount','total_rate','units'} and re.match(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00:00$', o['message_time']) and o['message_direction'] == 'outbound' for o in d['objects'])"
 request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'to_number=14155550131' --data-urlencode 'limit=1'
 expect "list pages with limit and meta.next" \
     "code == 200 and len(d['objects']) == 1 and d['meta']['next'].endswith('offset=1&to_number=14155550131') and d['meta']['previous'] is None"
@@ -717,6 +718,268 @@ done <"$WORK/inbound_check.out"
 request POST "$SIM_URL/_sim/reset"
 opt_outs
 expect "POST /_sim/reset clears the opt-outs" 'code == 200 and d["opt_outs"] == []'
+
+# ---- send options (issue 17): powerpacks, message_expiry, log, costs, MMS fallbacks ------
+request POST "$SIM_URL/_sim/reset"
+# uuid_of: the first message_uuid of the last answer
+uuid_of() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])["message_uuid"][0])' "$BODY"; }
+record() { request GET "$API$1/" -u "$AUTH_ID:$TOKEN"; }  # the message object
+# wait_terminal UUID [tenths]: until delivered, undelivered or failed
+wait_terminal() {
+    local i
+    for ((i = 0; i < ${2:-50}; i++)); do
+        record "$1"
+        [[ $BODY =~ \"message_state\":\"(delivered|undelivered|failed)\" ]] && return
+        sleep 0.1
+    done
+}
+# reports PATH [count]: BODY = JSON list of the fields of the reports answered 200 on
+# $RECV/opts/PATH, oldest first (waits until there are count of them)
+reports() {
+    local i
+    for ((i = 0; i < 50; i++)); do
+        (($(grep -c "\"path\": \"/opts/$1\"" "$WORK/reports.jsonl") >= ${2:-1})) && break
+        sleep 0.1
+    done
+    CODE=200
+    BODY=$(python3 - "$WORK/reports.jsonl" "/opts/$1" <<'PY'
+import json, sys
+from urllib.parse import parse_qsl
+out = []
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["path"] == sys.argv[2] and r["answered"] == 200:
+        out.append(dict(parse_qsl(r["body"], keep_blank_values=True)))
+print(json.dumps(out))
+PY
+)
+}
+
+# powerpack_uuid: exactly one of src / powerpack_uuid, a known pack
+send '{"src":"14155550100","powerpack_uuid":"pack-a","dst":"14155550611","text":"both"}'
+expect "src and powerpack_uuid together: 400, Plivo-shaped" 'code == 400 and plivo_error() and "powerpack_uuid" in d["error"]'
+send '{"dst":"14155550611","text":"neither"}'
+expect "neither src nor powerpack_uuid: 400" 'code == 400 and plivo_error() and "src" in d["error"]'
+send '{"powerpack_uuid":"no-such-pack","dst":"14155550611","text":"unknown pack"}'
+expect "an unknown powerpack_uuid: 400 powerpack not found" 'code == 400 and plivo_error() and "powerpack not found" in d["error"]'
+send '{"powerpack_uuid":"","dst":"14155550611","text":"empty pack"}'
+expect "an empty powerpack_uuid: 400" 'code == 400 and plivo_error()'
+request GET "$SIM_URL/_sim/config"
+expect "--powerpack UUID=N,N configures a pack (digits)" \
+    'd["powerpacks"] == {"pack-a": ["14155550601", "14155550602"]} and d["no_mms_destinations"] == ["14155550677"]'
+send "{\"powerpack_uuid\":\"pack-a\",\"dst\":\"14155550611<14155550612\",\"text\":\"from the pack\",\"url\":\"$RECV/opts/pack\"}"
+expect "a send with powerpack_uuid: 202, one uuid per destination" 'code == 202 and len(d["message_uuid"]) == 2'
+PACK_1=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["message_uuid"][0])' "$BODY")
+PACK_2=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["message_uuid"][1])' "$BODY")
+send "{\"powerpack_uuid\":\"pack-a\",\"dst\":\"14155550611\",\"text\":\"again\",\"url\":\"$RECV/opts/pack\"}"
+PACK_3=$(uuid_of)
+wait_terminal "$PACK_3"
+request GET "$SIM_URL/_sim/messages"
+printf '%s' "$BODY" >"$WORK/pack_messages.json"
+FROM_1=$(python3 -c 'import json,sys; m={x["message_uuid"]:x for x in json.load(open(sys.argv[1]))["messages"]}; print(m[sys.argv[2]]["from_number"])' "$WORK/pack_messages.json" "$PACK_1")
+expect "pack sends: from_number a pack number, powerpack_id the pack, sticky per destination, the next number for a new one" \
+    "(lambda m: m['$PACK_1']['from_number'] in ('14155550601','14155550602') and m['$PACK_3']['from_number'] == m['$PACK_1']['from_number'] and {m['$PACK_1']['from_number'], m['$PACK_2']['from_number']} == {'14155550601','14155550602'} and all(m[u]['powerpack_id'] == 'pack-a' and m[u]['powerpack_uuid'] == 'pack-a' for u in ('$PACK_1','$PACK_2','$PACK_3')))({x['message_uuid']: x for x in d['messages']})"
+record "$PACK_1"
+expect "GET one message: from_number is the chosen number, powerpack_id the pack" \
+    "d['from_number'] == '$FROM_1' and d['powerpack_id'] == 'pack-a'"
+request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode "from_number=+$FROM_1" --data-urlencode 'to_number=14155550611'
+expect "the list's from_number filter matches the chosen number" \
+    "code == 200 and sorted(o['message_uuid'] for o in d['objects']) == sorted(['$PACK_1', '$PACK_3'])"
+record "$PACK_2"
+FROM_2=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["from_number"])' "$BODY")
+request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode "from_number=$FROM_2" --data-urlencode 'to_number=14155550611'
+expect "... and not the other pack number" "code == 200 and d['objects'] == []"
+reports pack 9
+expect "pack reports: From is the chosen number, PowerpackUUID the pack (9 reports)" \
+    "len(d) == 9 and all(f['From'] == ('$FROM_2' if f['MessageUUID'] == '$PACK_2' else '$FROM_1') and f['PowerpackUUID'] == 'pack-a' for f in d)"
+send '{"src":"14155550100","dst":"14155550613","text":"src"}'
+record "$(uuid_of)"
+expect "a send with src: powerpack_id null" 'd["powerpack_id"] is None and d["from_number"] == "14155550100"'
+set_config '{"powerpacks":{"pack-b":["+1 415 555 0603"]}}'
+expect "POST /_sim/config replaces the powerpacks" 'code == 200 and d["powerpacks"] == {"pack-b": ["14155550603"]}'
+send '{"powerpack_uuid":"pack-a","dst":"14155550611","text":"gone"}'
+expect "a pack no longer configured: 400" 'code == 400 and "powerpack not found" in d["error"]'
+send '{"powerpack_uuid":"pack-b","dst":"14155550611","text":"pack b"}'
+record "$(uuid_of)"
+expect "the other pack's number" 'd["from_number"] == "14155550603" and d["powerpack_id"] == "pack-b"'
+set_config '{"powerpacks":{"pack-c":["bogus"]}}'
+expect "/_sim/config refuses a pack number that is not a number" 'code == 400 and "powerpacks" in d["error"]'
+
+# message_expiry: an integer 5..10799
+for expiry in 4 10800 '"60"' 5.5 0 -1; do
+    send "{\"src\":\"14155550100\",\"dst\":\"14155550621\",\"text\":\"x\",\"message_expiry\":$expiry}"
+    expect "message_expiry $expiry: 400" 'code == 400 and plivo_error() and "message_expiry" in d["error"]'
+done
+for expiry in 5 10799; do
+    send "{\"src\":\"14155550100\",\"dst\":\"14155550621\",\"text\":\"x\",\"message_expiry\":$expiry}"
+    [[ $CODE == 202 ]] && record "$(uuid_of)"
+    expect "message_expiry $expiry: accepted, kept in the record" "code == 200 and d['message_expiry'] == $expiry"
+done
+send '{"src":"14155550100","dst":"14155550621","text":"x"}'
+record "$(uuid_of)"
+expect "no message_expiry: the record shows Plivo's default 10800" 'd["message_expiry"] == 10800'
+
+# held in Plivo's queue (queue_delay_ms) beyond message_expiry: failed 420, not charged
+set_config '{"queue_delay_ms":8000}'
+send "{\"src\":\"14155550100\",\"dst\":\"14155550631\",\"text\":\"expires\",\"message_expiry\":5,\"url\":\"$RECV/opts/expired\"}"
+EXPIRED=$(uuid_of)
+send "{\"src\":\"14155550100\",\"dst\":\"14155550632\",\"text\":\"outlasts the queue\",\"message_expiry\":10,\"url\":\"$RECV/opts/queued\"}"
+LATE=$(uuid_of)
+set_config '{"queue_delay_ms":0}'
+wait_terminal "$EXPIRED" 100
+expect "queue_delay_ms 8000 > message_expiry 5 s: failed, error_code 420, total_amount 0" \
+    'd["message_state"] == "failed" and d["error_code"] == "420" and float(d["total_amount"]) == 0 and d["total_amount"] == "0.00000" and d["total_rate"] == "0.00500"'
+wait_terminal "$LATE" 120
+expect "queue_delay_ms 8000 < message_expiry 10 s: delivered once out of the queue (charged)" \
+    'd["message_state"] == "delivered" and d["total_amount"] == "0.00500"'
+# when the steps happened, from /_sim/messages (times in UTC, to the microsecond)
+request GET "$SIM_URL/_sim/messages" -G --data-urlencode 'to_number=14155550631'
+EXPIRED_AFTER=$(python3 -c 'import json,sys,datetime; m=json.loads(sys.argv[1])["messages"][0]; t=datetime.datetime.strptime(m["final_time"],"%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc).timestamp(); print(round(t - m["message_time_us"]/1e6, 2), m["sent_time"] or "-")' "$BODY")
+request GET "$SIM_URL/_sim/messages" -G --data-urlencode 'to_number=14155550632'
+LATE_AFTER=$(python3 -c 'import json,sys,datetime; m=json.loads(sys.argv[1])["messages"][0]; t=datetime.datetime.strptime(m["sent_time"],"%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc).timestamp(); print(round(t - m["message_time_us"]/1e6, 2))' "$BODY")
+CODE=200 BODY="[]"
+expect "the expired one failed at its expiry, never sent ($EXPIRED_AFTER s after accept)" \
+    "'$EXPIRED_AFTER'.split()[1] == '-' and 5 <= float('$EXPIRED_AFTER'.split()[0]) < 7"
+expect "the other one went out after the queue delay ($LATE_AFTER s after accept)" \
+    "8 <= float('$LATE_AFTER') < 10"
+reports expired 2
+expect "expired: reports queued, then failed with ErrorCode 420 and TotalAmount 0" \
+    "[(f['Status'], f.get('ErrorCode'), f['TotalAmount']) for f in sorted(d, key=lambda f: f['Sequence'])] == [('queued', None, '0.00500'), ('failed', '420', '0.00000')]"
+
+# log: the strings "true", "false", "number_only", "content_only"
+for log in true false number_only content_only; do
+    send "{\"src\":\"14155550100\",\"dst\":\"14155550641\",\"text\":\"secret $log\",\"log\":\"$log\"}"
+    [[ $CODE == 202 ]] && record "$(uuid_of)"
+    case $log in
+        true | content_only) want="secret $log" ;;
+        *) want="" ;;
+    esac
+    expect "log \"$log\": kept in the record, message_text '$want'" "code == 200 and d['log'] == '$log' and d['message_text'] == '$want'"
+done
+send '{"src":"14155550100","dst":"14155550641","text":"default log"}'
+record "$(uuid_of)"
+expect "no log: \"true\", the text kept" 'd["log"] == "true" and d["message_text"] == "default log"'
+for log in true false '"yes"' 1 '"True"'; do
+    send "{\"src\":\"14155550100\",\"dst\":\"14155550641\",\"text\":\"x\",\"log\":$log}"
+    expect "log $log (not one of Plivo's strings): 400" 'code == 400 and plivo_error() and "log" in d["error"]'
+done
+
+# costs: Units, TotalRate, TotalAmount = rate x units, the rates configurable
+set_config '{"sms_rate":0.0075,"mms_rate":0.025}'
+LONG_SMS=$(printf 'b%.0s' {1..161})
+send "{\"src\":\"14155550100\",\"dst\":\"14155550651\",\"text\":\"$LONG_SMS\",\"url\":\"$RECV/opts/cost-sms\"}"
+COST_SMS=$(uuid_of)
+send "{\"src\":\"14155550100\",\"dst\":\"14155550652\",\"type\":\"mms\",\"media_urls\":[\"https://example.com/a.png\",\"https://example.com/b.png\"],\"url\":\"$RECV/opts/cost-mms\"}"
+COST_MMS=$(uuid_of)
+set_config '{"sms_rate":0.005,"mms_rate":0.02}'
+wait_terminal "$COST_SMS"
+expect "SMS of 161 characters at sms_rate 0.0075: units 2, total_rate 0.00750, total_amount 0.01500" \
+    'd["units"] == 2 and d["total_rate"] == "0.00750" and d["total_amount"] == "0.01500"'
+wait_terminal "$COST_MMS"
+expect "MMS with 2 media at mms_rate 0.025: units 1, total_rate 0.02500, total_amount 0.02500" \
+    'd["units"] == 1 and d["total_rate"] == "0.02500" and d["total_amount"] == "0.02500"'
+reports cost-sms 3
+expect "SMS reports: Units 2, TotalRate 0.00750, TotalAmount 0.01500 in each" \
+    'len(d) == 3 and all((f["Units"], f["TotalRate"], f["TotalAmount"]) == ("2", "0.00750", "0.01500") for f in d)'
+reports cost-mms 3
+expect "MMS reports: Units 1, TotalRate 0.02500, TotalAmount 0.02500 in each" \
+    'len(d) == 3 and all((f["Units"], f["TotalRate"], f["TotalAmount"]) == ("1", "0.02500", "0.02500") for f in d)'
+send '{"src":"14155550100","dst":"14155550653","text":"default rate"}'
+record "$(uuid_of)"
+expect "after the rates are set back: total_rate 0.00500" 'd["total_rate"] == "0.00500" and d["total_amount"] == "0.00500"'
+set_config '{"sms_rate":-1}'
+expect "/_sim/config refuses a negative rate" 'code == 400 and "sms_rate" in d["error"]'
+
+# destinations that cannot take MMS: error 50 for MMS, SMS delivered
+send "{\"src\":\"14155550100\",\"dst\":\"+1 415 555 0677\",\"type\":\"mms\",\"media_urls\":[\"https://example.com/a.png\"],\"url\":\"$RECV/opts/no-mms\"}"
+expect "MMS to a --no-mms-destination: 202" 'code == 202'
+NO_MMS=$(uuid_of)
+send '{"src":"14155550100","dst":"14155550677","text":"an SMS is fine"}'
+SMS_OK=$(uuid_of)
+wait_terminal "$NO_MMS"
+expect "... ends undelivered with error_code 50" 'd["message_state"] == "undelivered" and d["error_code"] == "50"'
+reports no-mms 3
+expect "... its reports: queued, sent, undelivered with ErrorCode 50" \
+    "[(f['Status'], f.get('ErrorCode')) for f in sorted(d, key=lambda f: f['Sequence'])] == [('queued', None), ('sent', None), ('undelivered', '50')]"
+wait_terminal "$SMS_OK"
+expect "an SMS to it is delivered" 'd["message_state"] == "delivered"'
+set_config '{"no_mms_destinations":["1415555068*"]}'
+send '{"src":"14155550100","dst":"14155550689","type":"mms","media_urls":["https://example.com/a.png"]}'
+PREFIX_MMS=$(uuid_of)
+send '{"src":"14155550100","dst":"14155550677","type":"mms","media_urls":["https://example.com/a.png"]}'
+OTHER_MMS=$(uuid_of)
+wait_terminal "$PREFIX_MMS"
+expect "no_mms_destinations takes a prefix ending in *" 'd["message_state"] == "undelivered" and d["error_code"] == "50"'
+wait_terminal "$OTHER_MMS"
+expect "... and replaces the list: the former number takes MMS again" 'd["message_state"] == "delivered"'
+send "{\"src\":\"14155550100\",\"dst\":\"14155550691\",\"type\":\"mms\",\"media_urls\":[\"$SIM_URL/_sim/media/big1.png?bytes=3000000\",\"$SIM_URL/_sim/media/big2.png?bytes=2300000\"]}"
+BIG=$(uuid_of)
+send "{\"src\":\"14155550100\",\"dst\":\"14155550692\",\"type\":\"mms\",\"media_urls\":[\"$SIM_URL/_sim/media/big1.png?bytes=3000000\",\"$SIM_URL/_sim/media/big2.png?bytes=2000000\"]}"
+SMALL=$(uuid_of)
+wait_terminal "$BIG"
+expect "MMS whose simulator media add up to more than 5 MB: failed, error_code 120" 'd["message_state"] == "failed" and d["error_code"] == "120"'
+wait_terminal "$SMALL"
+expect "... under 5 MB: delivered" 'd["message_state"] == "delivered"'
+
+# inspection: /_sim/messages names the keys each send had
+send '{"powerpack_uuid":"pack-b","dst":"14155550699","type":"mms","media_urls":["https://example.com/a.png"],"log":"false","message_expiry":60}'
+request GET "$SIM_URL/_sim/messages" -G --data-urlencode 'to_number=14155550699'
+expect "/_sim/messages: request_keys, log, message_expiry, powerpack_uuid of the send" \
+    'd["total_count"] == 1 and d["messages"][0]["request_keys"] == ["dst", "log", "media_urls", "message_expiry", "powerpack_uuid", "type"] and d["messages"][0]["log"] == "false" and d["messages"][0]["message_expiry"] == 60 and d["messages"][0]["powerpack_uuid"] == "pack-b" and d["messages"][0]["request"]["media_urls"] == ["https://example.com/a.png"]'
+
+# ---- the media server (for pre-flight checks) -------------------------------------------
+MEDIA_URL=$SIM_URL/_sim/media
+request DELETE "$SIM_URL/_sim/media_stats"
+expect "DELETE /_sim/media_stats" 'code == 200 and d == {"reset": True}'
+request HEAD "$MEDIA_URL/pic.png?bytes=1234" -I
+expect "HEAD: 200, Content-Type by extension, Content-Length = bytes" \
+    'code == 200 and "content-type: image/png" in headers and "content-length: 1234" in headers'
+request GET "$MEDIA_URL/pic.png?bytes=1234&type=image/jpeg"
+SIZE=$(stat -c %s "$WORK/body")
+MAGIC=$(head -c 3 "$WORK/body" | od -An -tx1 | tr -d ' ')
+expect "GET: 1234 bytes of the type given (a JPEG's first bytes)" \
+    "code == 200 and $SIZE == 1234 and '$MAGIC' == 'ffd8ff' and 'content-type: image/jpeg' in headers and 'content-length: 1234' in headers"
+request GET "$MEDIA_URL/pic.png?bytes=1234" -H 'Range: bytes=0-0'
+SIZE=$(stat -c %s "$WORK/body")
+expect "Range: bytes=0-0 -> 206, Content-Range bytes 0-0/1234, one byte" \
+    "code == 206 and $SIZE == 1 and 'content-range: bytes 0-0/1234' in headers"
+request HEAD "$MEDIA_URL/nohead.gif?no_head=1" -I
+expect "no_head=1: HEAD answers 405" 'code == 405 and "allow: get" in headers'
+request GET "$MEDIA_URL/nohead.gif?no_head=1&bytes=10"
+SIZE=$(stat -c %s "$WORK/body")
+expect "no_head=1: GET still 200" "code == 200 and $SIZE == 10 and 'content-type: image/gif' in headers"
+request GET "$MEDIA_URL/nolength.png?no_length=1&bytes=500"
+SIZE=$(stat -c %s "$WORK/body")
+expect "no_length=1: no Content-Length, the bytes still come" "code == 200 and $SIZE == 500 and 'content-length' not in headers"
+request HEAD "$MEDIA_URL/nolength.png?no_length=1&bytes=500" -I
+expect "no_length=1: HEAD without Content-Length" "code == 200 and 'content-length' not in headers and 'content-type: image/png' in headers"
+request GET "$MEDIA_URL/missing.png?status=404"
+expect "status=404: answers 404" 'code == 404'
+request HEAD "$MEDIA_URL/missing.png?status=404" -I
+expect "status=404: HEAD too" 'code == 404'
+request GET "$MEDIA_URL/moved.png?redirect=2&bytes=7"
+expect "redirect=2: 302 to the same URL with redirect=1" \
+    "code == 302 and 'location: $MEDIA_URL/moved.png?bytes=7&redirect=1' in headers.replace(chr(13), '')"
+request GET "$MEDIA_URL/moved.png?redirect=2&bytes=7" -L
+SIZE=$(stat -c %s "$WORK/body")
+expect "redirect=2 followed: 200 after two hops" "code == 200 and $SIZE == 7 and headers.count('302 found') == 2"
+START=$(date +%s%N)
+request HEAD "$MEDIA_URL/slow.png?delay_ms=300" -I
+ELAPSED_MS=$((($(date +%s%N) - START) / 1000000))
+expect "delay_ms=300: answered after >= 300 ms ($ELAPSED_MS ms)" "code == 200 and $ELAPSED_MS >= 300"
+request GET "$MEDIA_URL/bad.png?bytes=abc"
+expect "bytes not an integer: 400" 'code == 400'
+request GET "$SIM_URL/_sim/media_stats"
+expect "GET /_sim/media_stats counts per path and method" \
+    'code == 200 and d == {"/_sim/media/pic.png": {"GET": 2, "HEAD": 1}, "/_sim/media/nohead.gif": {"GET": 1, "HEAD": 1}, "/_sim/media/nolength.png": {"GET": 1, "HEAD": 1}, "/_sim/media/missing.png": {"GET": 1, "HEAD": 1}, "/_sim/media/moved.png": {"GET": 4, "HEAD": 0}, "/_sim/media/slow.png": {"GET": 0, "HEAD": 1}, "/_sim/media/bad.png": {"GET": 1, "HEAD": 0}}'
+request DELETE "$SIM_URL/_sim/media_stats"
+request GET "$SIM_URL/_sim/media_stats"
+expect "DELETE /_sim/media_stats clears the counts" 'code == 200 and d == {}'
+request HEAD "$MEDIA_URL/again.png" -I
+request POST "$SIM_URL/_sim/reset"
+request GET "$SIM_URL/_sim/media_stats"
+expect "POST /_sim/reset clears them too" 'code == 200 and d == {}'
+request GET "$SIM_URL/_sim/media_stats"
 
 # ---- shutdown ---------------------------------------------------------------------------
 kill -TERM "$SIM_PID"
