@@ -20,7 +20,7 @@ expect_eq "schedule: 1 s before send_at it is still queued" "queued" \
 expect_eq "schedule: and the simulator has nothing for it" 0 "$(sent_to '+14155558001')"
 wait_for 10 "(SELECT status FROM plivo.message_logs WHERE id = '$scheduled_id') IN ('sent', 'delivered')"
 check "schedule: it is sent once due" $?
-expect_eq "schedule: claimed no sooner than send_at, and within 1.5 s of it" "t t" \
+expect_eq "schedule: claimed no sooner than send_at, and within 1.5 s of it" "true true" \
     "$(sql "SELECT (min(e.created_at) >= m.send_at)::text || ' ' || (min(e.created_at) < m.send_at + interval '1.5 seconds')::text
             FROM plivo.message_events e JOIN plivo.message_logs m ON m.id = e.message_id
             WHERE e.message_id = '$scheduled_id' AND e.new_status = 'sending' GROUP BY m.send_at")"
@@ -50,7 +50,7 @@ expect_eq "expiry: no attempt was counted" 0 \
     "$(sql "SELECT attempts FROM plivo.message_logs WHERE id = '$expired_id'")"
 wait_for 20 "(SELECT status FROM plivo.message_logs WHERE id = '$fresh_id') IN ('sent', 'delivered')"
 check "expiry: the one still valid is sent" $?
-expect_eq "expiry: Plivo was told what is left of its hour (message_expiry) and log = number_only" "t number_only" \
+expect_eq "expiry: Plivo was told what is left of its hour (message_expiry) and log = number_only" "true number_only" \
     "$(sim_requests '+14155558004' | python3 -c 'import json, sys
 r = json.loads(sys.stdin.readline()); print(str(3500 <= r.get("message_expiry", 0) <= 3600).lower(), r.get("log"))')"
 expect_eq "expiry: a message without valid_for carries no message_expiry" "absent" \
