@@ -224,6 +224,14 @@ void MediaCache::store(const std::string& url, MediaVerdict verdict, SteadyTime 
 MediaChecker::MediaChecker(const MediaCheckConfig& config, std::size_t cache_capacity)
     : config_(config), cache_(cache_capacity) {}
 
+void MediaChecker::configure(const MediaCheckConfig& config) {
+    if (config.allow_private_addresses != config_.allow_private_addresses ||
+        config.max_redirects != config_.max_redirects) {
+        cache_.clear();
+    }
+    config_ = config;
+}
+
 MediaChecker::Outcome MediaChecker::outcome_of(std::uint64_t message,
                                                const Waiting& waiting) const {
     return Outcome{message, judge_media_set(waiting.verdicts)};

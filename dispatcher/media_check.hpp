@@ -97,6 +97,10 @@ public:
     const MediaVerdict* find(const std::string& url, SteadyTime now);
     void store(const std::string& url, MediaVerdict verdict, SteadyTime expires);
     std::size_t size() const { return entries_.size(); }
+    void clear() {
+        entries_.clear();
+        order_.clear();
+    }
 
 private:
     struct Entry {
@@ -126,7 +130,8 @@ public:
 
     explicit MediaChecker(const MediaCheckConfig& config,
                           std::size_t cache_capacity = kMediaCacheEntries);
-    void configure(const MediaCheckConfig& config) { config_ = config; }
+    // Verdicts reached under other address or redirect rules are dropped.
+    void configure(const MediaCheckConfig& config);
     const MediaCheckConfig& config() const { return config_; }
 
     // The outcome at once when every URL's verdict is cached; otherwise the message
