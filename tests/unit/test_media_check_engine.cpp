@@ -387,5 +387,20 @@ TEST_F(MediaEngineTest, MediaSlowerThanMaxHoldGivesTheMessageBackThenItsVerdictI
     EXPECT_EQ(engine_->media_requests_started().heads, 1u);
 }
 
+TEST_F(MediaEngineTest, StoppingWhileMediaIsCheckedGivesTheMessageBackUnsent) {
+    engine_ = std::make_unique<DispatchEngine>(config());
+    engine_->add_claimed({mms("m1", {server_.url("/slow.jpg")})}, SteadyClock::now());
+    engine_->perform(50ms);
+    ASSERT_EQ(engine_->in_flight(), 1u);  // the HEAD
+    engine_->abort_all();
+    std::vector<RowUpdate> updates = engine_->take_updates();
+    ASSERT_EQ(updates.size(), 1u);
+    EXPECT_EQ(updates[0].status, "retrying");
+    EXPECT_TRUE(updates[0].not_attempted);
+    EXPECT_EQ(updates[0].last_error, "not sent (dispatcher stopping)");
+    EXPECT_EQ(engine_->in_flight(), 0u);
+    EXPECT_EQ(server_.posts(), 0);
+}
+
 }  // namespace
 }  // namespace plivo
