@@ -47,6 +47,7 @@ constexpr std::chrono::seconds kSamePairWait{1};
 
 // Where one claimed message stands.
 enum class Step {
+    WaitMedia,  // first attempt of an MMS: waiting for its media checks (no slot taken)
     WaitSend,   // waiting for sender and account tokens (or a free slot) to POST
     Posting,    // POST on the wire
     WaitList,   // waiting for an account token (or a free slot) to GET a list page
@@ -58,7 +59,7 @@ struct Job {
     ClaimedMessage message;  // params carry the default callback url when there was none
     std::string pair;        // sender, recipient and type: one job per pair at a time
     Step step = Step::WaitSend;
-    SteadyTime held_since{};        // WaitSend / WaitList: since when
+    SteadyTime held_since{};        // WaitSend / WaitList: since when; WaitMedia: the claim
     SystemTime attempt_started{};   // Posting: just before start()
     SteadyTime posted_at{};         // Posting: the same, for the pace of answers
     std::vector<ListedMessage> objects;  // settling: every object of the pages read
@@ -100,6 +101,27 @@ milliseconds ceil_ms(SteadyClock::duration duration) {
     return std::chrono::ceil<milliseconds>(duration);
 }
 
+// Media requests at once: a quarter of the send slots unless configured.
+std::size_t media_slots(const EngineConfig& config) {
+    if (!config.media.enabled) return 0;
+    if (config.media.max_concurrent > 0) return config.media.max_concurrent;
+    return std::max<std::size_t>(1, config.http.max_in_flight / 4);
+}
+
+// The driver has the media slots on top of the send slots: a slow media server can
+// then never hold up a send, and Plivo still sees at most max_in_flight requests.
+HttpDriverConfig driver_config(const EngineConfig& config) {
+    HttpDriverConfig http = config.http;
+    http.max_in_flight += media_slots(config);
+    return http;
+}
+
+bool needs_media_check(const EngineConfig& config, const ClaimedMessage& message) {
+    return config.media.enabled && message.params.type == MessageType::Mms &&
+           !message.params.media_urls.empty() && message.attempts == 1 &&
+           !message.unsettled_since;
+}
+
 }  // namespace
 
 struct DispatchEngine::State {
@@ -114,6 +136,9 @@ struct DispatchEngine::State {
     // known, look). With no free slot, pump() has nothing to do until then.
     SteadyTime hold_floor{};
     std::map<std::uint64_t, std::uint64_t> wire;   // request id → job serial
+    MediaChecker media;
+    std::map<std::uint64_t, MediaChecker::Probe> media_wire;  // request id → media probe
+    std::set<std::uint64_t> media_waiting;  // serials in WaitMedia, claim order
     std::map<std::string, std::uint64_t> checks;   // message id → job serial (WaitCheck)
     std::vector<SettleCheck> checks_out;
     std::vector<RowUpdate> updates;
@@ -128,9 +153,10 @@ struct DispatchEngine::State {
 
     explicit State(const EngineConfig& c)
         : config(c),
-          driver(std::make_unique<HttpDriver>(c.http)),
+          driver(std::make_unique<HttpDriver>(driver_config(c))),
           limiter(c.limits, SteadyClock::now()),
-          retry(c.retry) {
+          retry(c.retry),
+          media(c.media) {
         if (!config.random) config.random = make_uniform_random();
     }
 
@@ -156,6 +182,10 @@ struct DispatchEngine::State {
     void finish(std::uint64_t serial, RowUpdate update) {
         Job& job = jobs.at(serial);
         if (job.step == Step::WaitCheck) checks.erase(job.message.id);
+        if (job.step == Step::WaitMedia) {
+            media.forget(serial);
+            media_waiting.erase(serial);
+        }
         if (auto pair = pairs.find(job.pair); pair != pairs.end() && pair->second == serial)
             pairs.erase(pair);
         updates.push_back(std::move(update));
@@ -226,12 +256,78 @@ struct DispatchEngine::State {
         driver->start(id, std::move(request));
     }
 
-    // The message waits for tokens from now on; pump() starts it.
-    void hold(std::uint64_t serial, Job& job, Step step, SteadyTime now) {
+    // The message waits for tokens from `since` on; pump() starts it.
+    void hold(std::uint64_t serial, Job& job, Step step, SteadyTime since) {
         job.step = step;
-        job.held_since = now;
+        job.held_since = since;
         held.insert(serial);
-        hold_floor = std::min(hold_floor, now + config.max_hold);
+        hold_floor = std::min(hold_floor, since + config.max_hold);
+    }
+
+    // --- media checks --------------------------------------------------------------
+
+    // A first MMS attempt waits for its media verdicts (at once when all are cached).
+    void check_media(std::uint64_t serial, Job& job, SteadyTime now) {
+        job.step = Step::WaitMedia;
+        job.held_since = now;
+        media_waiting.insert(serial);
+        if (auto outcome = media.add(serial, job.message.params.media_urls, now))
+            on_media_outcome(*outcome);
+    }
+
+    // Passed: waits for tokens, its max_hold still counted from the claim (the lease).
+    void on_media_outcome(const MediaChecker::Outcome& outcome) {
+        auto found = jobs.find(outcome.message);
+        if (found == jobs.end() || found->second.step != Step::WaitMedia) return;
+        Job& job = found->second;
+        media_waiting.erase(outcome.message);
+        if (outcome.failure) {
+            RowUpdate update = update_for(job, "failed");
+            update.last_error = safe(*outcome.failure);
+            update.not_attempted = true;  // no request reached Plivo
+            finish(outcome.message, std::move(update));
+            return;
+        }
+        hold(outcome.message, job, Step::WaitSend, job.held_since);
+    }
+
+    void start_media_probes() {
+        const std::size_t slots = media_slots(config);
+        while (media_wire.size() < slots && driver->has_capacity() && media.queued() > 0) {
+            std::optional<MediaChecker::Probe> probe = media.next_probe();
+            if (!probe) break;
+            std::uint64_t id = next_request++;
+            HttpRequest request =
+                build_media_request(probe->url, probe->kind, config.media, config.account.version);
+            media_wire.emplace(id, std::move(*probe));
+            driver->start(id, std::move(request));
+        }
+    }
+
+    void on_media_result(std::uint64_t id, const HttpResult& result, SteadyTime now) {
+        auto found = media_wire.find(id);
+        MediaChecker::Probe probe = std::move(found->second);
+        media_wire.erase(found);
+        for (const MediaChecker::Outcome& outcome : media.on_answer(probe, result, now))
+            on_media_outcome(outcome);
+    }
+
+    // Waiting for media past max_hold since the claim: back to the queue, due once the
+    // probe's timeout has passed (its verdict is cached by then). Claim order is the
+    // order their holds run out.
+    void give_back_slow_media(SteadyTime now) {
+        while (!media_waiting.empty()) {
+            std::uint64_t serial = *media_waiting.begin();
+            Job& job = jobs.at(serial);
+            if (now - job.held_since < config.max_hold) return;
+            RowUpdate update = update_for(job, "retrying");
+            update.next_attempt_at =
+                std::chrono::system_clock::now() +
+                std::chrono::duration_cast<SystemTime::duration>(config.media.timeout);
+            update.last_error = "waiting for the media checks (media servers answer slowly)";
+            update.not_attempted = true;
+            finish(serial, std::move(update));
+        }
     }
 
     // The token is already taken.
@@ -274,6 +370,8 @@ struct DispatchEngine::State {
     // ahead): once nothing can start (no free slot, or no account token) and no hold can
     // have run out, it stops looking.
     void pump(SteadyTime now) {
+        give_back_slow_media(now);
+        start_media_probes();
         if (held.empty()) return;
         const bool may_have_expired = now >= hold_floor;
         bool account_ready = limiter.account_wait_time(now) == SteadyClock::duration::zero();
@@ -590,6 +688,10 @@ struct DispatchEngine::State {
     }
 
     void on_result(const HttpResult& result, SteadyTime now) {
+        if (media_wire.count(result.id)) {
+            on_media_result(result.id, result, now);
+            return;
+        }
         auto found = wire.find(result.id);
         if (found == wire.end()) return;
         std::uint64_t serial = found->second;
@@ -619,6 +721,11 @@ struct DispatchEngine::State {
         std::vector<HttpResult> results = driver->abort_all();
         SteadyTime now = SteadyClock::now();
         for (const HttpResult& result : results) {
+            if (auto probe = media_wire.find(result.id); probe != media_wire.end()) {
+                media.abandon(probe->second);  // not a verdict; nobody waits for it below
+                media_wire.erase(probe);
+                continue;
+            }
             auto found = wire.find(result.id);
             if (found == wire.end()) continue;
             std::uint64_t serial = found->second;
@@ -647,7 +754,7 @@ struct DispatchEngine::State {
         for (auto& entry : jobs) rest.push_back(entry.first);
         for (std::uint64_t serial : rest) {
             Job& job = jobs.at(serial);
-            bool waiting_to_send = job.step == Step::WaitSend;
+            bool waiting_to_send = job.step == Step::WaitSend || job.step == Step::WaitMedia;
             requeue_now(serial, job,
                         waiting_to_send ? "not sent (dispatcher stopping)"
                                         : "settling interrupted (dispatcher stopping)",
@@ -659,6 +766,15 @@ struct DispatchEngine::State {
 
     // The earliest time a held message can start or must go back; nullopt: none held.
     std::optional<milliseconds> held_wakeup(SteadyTime now) {
+        std::optional<milliseconds> media_due;
+        if (!media_waiting.empty())
+            media_due = ceil_ms(jobs.at(*media_waiting.begin()).held_since + config.max_hold - now);
+        std::optional<milliseconds> held_due = tokens_wakeup(now);
+        if (media_due && (!held_due || *media_due < *held_due)) return media_due;
+        return held_due;
+    }
+
+    std::optional<milliseconds> tokens_wakeup(SteadyTime now) {
         if (held.empty()) return std::nullopt;
         bool free = slot_free();
         // Without a free slot only a hold that runs out can need the engine; without an
@@ -697,9 +813,10 @@ void DispatchEngine::configure(const EngineConfig& config) {
     RetryPolicy retry(config.retry);
     RateLimiter check(config.limits, SteadyClock::now());
     (void)check;
-    s.driver->reconfigure(config.http);  // in-flight transfers go on under their settings
+    s.driver->reconfigure(driver_config(config));  // in-flight transfers go on under theirs
     s.limiter.configure(config.limits, SteadyClock::now());
     s.retry = retry;
+    s.media.configure(config.media);
     UniformRandom random = s.config.random;
     s.config = config;
     if (!s.config.random) s.config.random = random;
@@ -710,7 +827,10 @@ std::size_t DispatchEngine::claim_capacity(std::chrono::steady_clock::time_point
     State& s = *state_;
     s.pump(now);
     std::size_t limit = s.claim_window();
-    std::size_t slots = limit > s.jobs.size() ? limit - s.jobs.size() : 0;
+    // Messages waiting for media checks count only beyond a window's worth: a slow media
+    // server must not keep text messages from being claimed.
+    std::size_t counted = s.jobs.size() - std::min(s.media_waiting.size(), limit);
+    std::size_t slots = limit > counted ? limit - counted : 0;
     // Claim what the account can send within the next quarter second, not only what it
     // can send this instant: with a small burst, claiming one token's worth at a time
     // would cost a transaction per message. The engine holds the rest until their turn.
@@ -750,6 +870,10 @@ void DispatchEngine::add_claimed(std::vector<ClaimedMessage> messages,
         job.message = std::move(message);
         if (!job.message.params.callback_url && s.config.default_callback_url)
             job.message.params.callback_url = s.config.default_callback_url;
+        if (needs_media_check(s.config, job.message)) {
+            s.check_media(serial, job, now);
+            continue;
+        }
         if (!job.message.unsettled_since) {
             s.hold(serial, job, Step::WaitSend, now);
             continue;
@@ -784,8 +908,15 @@ void DispatchEngine::perform(std::chrono::milliseconds max_wait) {
         broken = true;
     }
     SteadyTime now = SteadyClock::now();
-    for (const HttpResult& result : results) s.on_result(result, now);
-    if (broken) s.driver = std::make_unique<HttpDriver>(s.config.http);  // may throw: rare
+    for (const HttpResult& result : results) {
+        if (auto probe = s.media_wire.find(result.id); broken && probe != s.media_wire.end()) {
+            s.media.abandon(probe->second);  // cut short, not answered: asked again
+            s.media_wire.erase(probe);
+            continue;
+        }
+        s.on_result(result, now);
+    }
+    if (broken) s.driver = std::make_unique<HttpDriver>(driver_config(s.config));  // rare; may throw
     s.pump(SteadyClock::now());
 }
 
@@ -833,7 +964,13 @@ std::vector<RowUpdate> DispatchEngine::take_updates() {
     return updates;
 }
 
-std::size_t DispatchEngine::in_flight() const { return state_->wire.size(); }
+std::size_t DispatchEngine::in_flight() const {
+    return state_->wire.size() + state_->media_wire.size();
+}
+
+DispatchEngine::MediaCounters DispatchEngine::media_requests_started() const {
+    return MediaCounters{state_->media.heads_started(), state_->media.gets_started()};
+}
 
 std::size_t DispatchEngine::held() const { return state_->jobs.size() - state_->wire.size(); }
 
@@ -841,7 +978,8 @@ std::optional<std::chrono::milliseconds> DispatchEngine::next_wakeup(
     std::chrono::steady_clock::time_point now) {
     State& s = *state_;
     s.pump(now);
-    if (!s.updates.empty() || !s.checks_out.empty() || !s.wire.empty()) return milliseconds(0);
+    if (!s.updates.empty() || !s.checks_out.empty() || !s.wire.empty() || !s.media_wire.empty())
+        return milliseconds(0);
     return s.held_wakeup(now);
 }
 
@@ -850,6 +988,7 @@ void DispatchEngine::abort_all() { state_->abort_everything(); }
 void DispatchEngine::release_held(const std::string& why) {
     State& s = *state_;
     std::vector<std::uint64_t> waiting(s.held.begin(), s.held.end());
+    waiting.insert(waiting.end(), s.media_waiting.begin(), s.media_waiting.end());
     for (std::uint64_t serial : waiting) {
         RowUpdate update = update_for(s.jobs.at(serial), "retrying");
         update.next_attempt_at = std::chrono::system_clock::now();

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "http_driver.hpp"
+#include "media_check.hpp"
 #include "plivo_request.hpp"
 #include "rate_limiter.hpp"
 #include "retry_policy.hpp"
@@ -64,6 +65,11 @@ struct EngineConfig {
     // what limits throughput; with a slow one this adds nothing, so no message waits long.
     std::size_t claim_ahead_max = 0;
     std::chrono::milliseconds claim_ahead_window{0};
+    // Media pre-flight before an MMS's first attempt (media_check.hpp). Its requests run
+    // in the same driver on slots of their own (max_concurrent, beyond max_in_flight), so
+    // they never take a send slot. A message waiting for them is held and still goes back
+    // as 'retrying' (not attempted) when max_hold runs out since its claim.
+    MediaCheckConfig media;
     // Jitter for the retry backoff; empty: make_uniform_random(). configure() with an
     // empty one keeps the current generator. Tests inject a fixed one.
     UniformRandom random;
@@ -154,8 +160,15 @@ public:
     void uuids_recorded(const std::vector<RowUpdate>& updates);
     std::size_t unrecorded_uuids() const;  // uuids given to a message, not yet recorded
 
-    std::size_t in_flight() const;  // requests on the wire
-    std::size_t held() const;       // claimed, waiting for a sender's tokens or a settle check
+    std::size_t in_flight() const;  // requests on the wire, media checks included
+    std::size_t held() const;       // claimed, waiting for tokens, media checks or a settle check
+
+    // Media requests started since the engine was made (for tests and benchmarks).
+    struct MediaCounters {
+        std::uint64_t heads = 0;
+        std::uint64_t ranged_gets = 0;
+    };
+    MediaCounters media_requests_started() const;
     // How long the worker may sleep before the engine needs it (nullopt: until woken).
     // Also starts held messages whose tokens have come and returns those held too long,
     // so a worker that calls perform() only while in_flight() > 0 loses nothing: zero

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "ip_address.hpp"
 #include "pure_cpp.hpp"
 
 // 7.74: the floor CMakeLists.txt asks pkg-config for; everything used below exists since
@@ -31,8 +32,15 @@ struct HttpDriver::Transfer {
     std::string response;
     std::size_t response_cap = 0;
     bool truncated = false;
-    char retry_after[128] = {0};
-    bool has_retry_after = false;
+    bool stop_at_cap = false;  // stop_after_body_bytes: end the transfer there
+    // Headers of the current response, in fixed buffers (the callback must not throw).
+    struct Header {
+        char value[256] = {0};
+        bool present = false;
+    };
+    Header retry_after, content_type, content_length, content_range;
+    bool public_only = false;
+    char refused_ip[64] = {0};  // the address the pre-request check refused
     char error[CURL_ERROR_SIZE] = {0};
 };
 
@@ -49,6 +57,10 @@ size_t on_body(char* data, size_t size, size_t count, void* user) noexcept {
         transfer->response_cap - std::min(transfer->response_cap, transfer->response.size());
     size_t keep = std::min(room, bytes);
     if (keep < bytes) transfer->truncated = true;
+    if (keep < bytes && transfer->stop_at_cap) {
+        transfer->response.append(data, keep);  // within the reserved capacity: no throw
+        return 0;  // libcurl ends the transfer with CURLE_WRITE_ERROR
+    }
     try {
         transfer->response.append(data, keep);
     } catch (...) {
@@ -68,27 +80,53 @@ bool header_is(const char* line, size_t length, const char* name) {
     return true;
 }
 
-// Keeps only Retry-After, in a fixed buffer; a new status line starts a new response.
+// The value of `name: value` when the line is that header, trimmed, into `header`.
+bool capture(const char* line, size_t length, const char* name, Transfer::Header& header) {
+    if (!header_is(line, length, name)) return false;
+    size_t begin = std::strlen(name) + 1;  // after "name:"
+    size_t end = length;
+    while (begin < end && (line[begin] == ' ' || line[begin] == '\t')) ++begin;
+    while (end > begin && (line[end - 1] == '\r' || line[end - 1] == '\n' ||
+                           line[end - 1] == ' ' || line[end - 1] == '\t')) {
+        --end;
+    }
+    size_t n = std::min(end - begin, sizeof header.value - 1);
+    std::memcpy(header.value, line + begin, n);
+    header.value[n] = '\0';
+    header.present = true;
+    return true;
+}
+
+// Keeps Retry-After and the media headers; a new status line starts a new response
+// (after a redirect or a 100 Continue only the last one's headers count).
 size_t on_header(char* line, size_t size, size_t count, void* user) noexcept {
     auto* transfer = static_cast<Transfer*>(user);
     size_t length = size * count;
     if (length >= 5 && std::memcmp(line, "HTTP/", 5) == 0) {
-        transfer->has_retry_after = false;
-    } else if (header_is(line, length, "retry-after")) {
-        size_t begin = 12;  // after "retry-after:"
-        size_t end = length;
-        while (begin < end && (line[begin] == ' ' || line[begin] == '\t')) ++begin;
-        while (end > begin && (line[end - 1] == '\r' || line[end - 1] == '\n' ||
-                               line[end - 1] == ' ' || line[end - 1] == '\t')) {
-            --end;
-        }
-        size_t n = std::min(end - begin, sizeof transfer->retry_after - 1);
-        std::memcpy(transfer->retry_after, line + begin, n);
-        transfer->retry_after[n] = '\0';
-        transfer->has_retry_after = true;
+        transfer->retry_after.present = false;
+        transfer->content_type.present = false;
+        transfer->content_length.present = false;
+        transfer->content_range.present = false;
+    } else {
+        (void)(capture(line, length, "retry-after", transfer->retry_after) ||
+               capture(line, length, "content-type", transfer->content_type) ||
+               capture(line, length, "content-length", transfer->content_length) ||
+               capture(line, length, "content-range", transfer->content_range));
     }
     return length;
 }
+
+#if LIBCURL_VERSION_NUM >= 0x075000
+// Runs once connected (or reused), before each request is sent, redirects included: the
+// address libcurl will really talk to, whatever DNS answered earlier.
+int on_prerequest(void* user, char* primary_ip, char*, int, int) noexcept {
+    auto* transfer = static_cast<Transfer*>(user);
+    if (!transfer->public_only || classify_address(primary_ip) == AddressKind::Public)
+        return CURL_PREREQFUNC_OK;
+    std::snprintf(transfer->refused_ip, sizeof transfer->refused_ip, "%s", primary_ip);
+    return CURL_PREREQFUNC_ABORT;
+}
+#endif
 
 size_t on_read(char* buffer, size_t size, size_t count, void* user) noexcept {
     auto* transfer = static_cast<Transfer*>(user);
@@ -311,10 +349,26 @@ void HttpDriver::start(std::uint64_t id, HttpRequest request) {
     transfer->body_offset = 0;
     transfer->body_bytes_read = 0;
     transfer->response.clear();
-    transfer->response_cap = config_.max_response_bytes;
+    transfer->response_cap = transfer->request.stop_after_body_bytes
+                                 ? std::min(*transfer->request.stop_after_body_bytes,
+                                            config_.max_response_bytes)
+                                 : config_.max_response_bytes;
+    transfer->stop_at_cap = transfer->request.stop_after_body_bytes.has_value();
     transfer->truncated = false;
-    transfer->has_retry_after = false;
+    transfer->retry_after = {};
+    transfer->content_type = {};
+    transfer->content_length = {};
+    transfer->content_range = {};
+    transfer->public_only = transfer->request.public_addresses_only;
+    transfer->refused_ip[0] = '\0';
     transfer->error[0] = '\0';
+    if (transfer->stop_at_cap) {
+        try {  // so that on_body's last append cannot throw
+            transfer->response.reserve(transfer->response_cap);
+        } catch (...) {
+            transfer->stop_at_cap = false;
+        }
+    }
     transfer->active = true;  // counted now: release() undoes it on every failure below
     ++active_;
 
@@ -346,9 +400,21 @@ void HttpDriver::start(std::uint64_t id, HttpRequest request) {
     SET(o, CURLOPT_PROTOCOLS, long{CURLPROTO_HTTP | CURLPROTO_HTTPS});
 #endif
     SET(o, CURLOPT_HTTP_VERSION, long{CURL_HTTP_VERSION_1_1});
-    SET(o, CURLOPT_FOLLOWLOCATION, 0L);
-    SET(o, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(config_.connect_timeout.count()));
-    SET(o, CURLOPT_TIMEOUT_MS, static_cast<long>(config_.request_timeout.count()));
+    if (r.max_redirects > 0) {
+        SET(o, CURLOPT_FOLLOWLOCATION, 1L);
+        SET(o, CURLOPT_MAXREDIRS, static_cast<long>(r.max_redirects));
+#if LIBCURL_VERSION_NUM >= 0x075500
+        SET(o, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+        SET(o, CURLOPT_REDIR_PROTOCOLS, long{CURLPROTO_HTTP | CURLPROTO_HTTPS});
+#endif
+    } else {
+        SET(o, CURLOPT_FOLLOWLOCATION, 0L);
+    }
+    const std::chrono::milliseconds timeout = r.timeout.value_or(config_.request_timeout);
+    SET(o, CURLOPT_CONNECTTIMEOUT_MS,
+        static_cast<long>(std::min(config_.connect_timeout, timeout).count()));
+    SET(o, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
     SET(o, CURLOPT_TCP_KEEPALIVE, 1L);
     SET(o, CURLOPT_TCP_KEEPIDLE, static_cast<long>(config_.tcp_keepalive_idle.count()));
     SET(o, CURLOPT_TCP_KEEPINTVL, static_cast<long>(config_.tcp_keepalive_interval.count()));
@@ -361,6 +427,13 @@ void HttpDriver::start(std::uint64_t id, HttpRequest request) {
     SET(o, CURLOPT_HEADERFUNCTION, &on_header);
     SET(o, CURLOPT_HEADERDATA, static_cast<void*>(transfer));
     SET(o, CURLOPT_HTTPHEADER, transfer->headers);
+    if (r.public_addresses_only) {
+#if LIBCURL_VERSION_NUM >= 0x075000
+        SET(o, CURLOPT_PREREQFUNCTION, &on_prerequest);
+        SET(o, CURLOPT_PREREQDATA, static_cast<void*>(transfer));
+#endif
+        // Older libcurl: finish() judges CURLINFO_PRIMARY_IP after the fact instead.
+    }
     if (!config_.ca_file.empty()) SET(o, CURLOPT_CAINFO, config_.ca_file.c_str());
     if (config_.proxy) SET(o, CURLOPT_PROXY, config_.proxy->c_str());
     if (!r.auth.user.empty()) {
@@ -375,6 +448,8 @@ void HttpDriver::start(std::uint64_t id, HttpRequest request) {
         SET(o, CURLOPT_READDATA, static_cast<void*>(transfer));
         SET(o, CURLOPT_SEEKFUNCTION, &on_seek);
         SET(o, CURLOPT_SEEKDATA, static_cast<void*>(transfer));
+    } else if (r.method == RequestMethod::Head) {
+        SET(o, CURLOPT_NOBODY, 1L);
     } else {
         SET(o, CURLOPT_HTTPGET, 1L);
     }
@@ -426,7 +501,28 @@ HttpResult HttpDriver::finish(Transfer& transfer, CURLcode code) {
         result.http_status = status;
     result.body = std::move(transfer.response);
     result.body_truncated = transfer.truncated;
-    if (transfer.has_retry_after) result.retry_after = std::string(transfer.retry_after);
+    auto header = [](const Transfer::Header& h) {
+        return h.present ? std::optional<std::string>(h.value) : std::nullopt;
+    };
+    result.retry_after = header(transfer.retry_after);
+    result.content_type = header(transfer.content_type);
+    result.content_length = header(transfer.content_length);
+    result.content_range = header(transfer.content_range);
+    if (transfer.refused_ip[0] != '\0') {
+        result.refused_address = std::string(transfer.refused_ip);
+        result.curl_error = std::string("refused to connect to ") + transfer.refused_ip +
+                            " (not a public address)";
+    }
+#if LIBCURL_VERSION_NUM < 0x075000
+    char* primary_ip = nullptr;
+    if (transfer.public_only && curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &primary_ip) == CURLE_OK &&
+        primary_ip && *primary_ip && classify_address(primary_ip) != AddressKind::Public) {
+        result.refused_address = std::string(primary_ip);
+        result.curl_code = CURLE_ABORTED_BY_CALLBACK;
+        result.curl_error = std::string("refused to connect to ") + primary_ip +
+                            " (not a public address)";
+    }
+#endif
 
     result.timings.connect = info_time(easy, CURLINFO_CONNECT_TIME_T);
     result.timings.tls = info_time(easy, CURLINFO_APPCONNECT_TIME_T);

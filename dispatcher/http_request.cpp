@@ -5,7 +5,12 @@
 namespace plivo {
 
 const char* request_method_name(RequestMethod method) {
-    return method == RequestMethod::Post ? "POST" : "GET";
+    switch (method) {
+        case RequestMethod::Post: return "POST";
+        case RequestMethod::Head: return "HEAD";
+        case RequestMethod::Get: break;
+    }
+    return "GET";
 }
 
 std::string HttpRequest::describe() const {

@@ -27,6 +27,13 @@ struct HttpResult {
     std::string body;                        // response body, at most the driver's cap
     bool body_truncated = false;             // the body was longer than the cap
     std::optional<std::string> retry_after;  // raw Retry-After header of the last response
+    // Raw headers of the last response (after redirects), for media checks.
+    std::optional<std::string> content_type;
+    std::optional<std::string> content_length;
+    std::optional<std::string> content_range;
+    // public_addresses_only refused the address libcurl connected to (curl_code is then
+    // CURLE_ABORTED_BY_CALLBACK and nothing was sent).
+    std::optional<std::string> refused_address;
     // False only when it is certain that no byte of the request body left this machine
     // (see http_driver.hpp); a POST with this false can be resent without settling.
     bool body_may_have_been_sent = true;

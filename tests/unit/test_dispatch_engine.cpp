@@ -199,6 +199,9 @@ protected:
         c.settle_delay = 300ms;
         c.default_callback_url = "https://cb.example.com/default";
         c.random = [] { return 0.5; };
+        // Media pre-flight has its own tests (test_media_check_engine.cpp); here an MMS's
+        // example.com media must go to the fake Plivo untouched.
+        c.media.enabled = false;
         return c;
     }
 
