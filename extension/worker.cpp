@@ -761,6 +761,8 @@ plivo::EngineConfig engine_config(const Credentials& credentials) {
         config.limits.sender_rates.clear();
     }
     config.settle_delay = std::chrono::milliseconds(settings.settle_delay_ms);
+    config.media.enabled = settings.media_preflight;
+    config.media.allow_private_addresses = settings.media_allow_private;
     if (settings.callback_url && settings.callback_url[0]) {
         config.default_callback_url = std::string(settings.callback_url);
     }
