@@ -19,7 +19,8 @@ Sizes (defaults finish in ~10-15 min on 2 cores; the issue's full sizes in brack
   BENCH_SIGNATURE_SECONDS=5          pgbench -T per SQL signature run
   BENCH_IN_FLIGHT=1,16,64,256        BENCH_LATENCIES_MS=0,50   the dispatch grid
   BENCH_BACKLOG_IN_FLIGHT=64         max_in_flight of the backlog and memory runs
-  BENCH_ONLY=enqueue,signatures,dispatch,wakeup,backlog,idle   a subset
+  BENCH_MEDIA_MMS=10000              MMS of the media-check campaign (one picture)
+  BENCH_ONLY=enqueue,signatures,dispatch,wakeup,backlog,idle,media   a subset
   BENCH_RESULTS=bench/RESULTS.md     where to write (the chart next to it, only when dispatch ran)
   BENCH_SKIP_BUILD=1                 (run.sh) use what is built and installed
 bench/analysis.md, when present, is appended to RESULTS.md (the written analysis).
@@ -47,6 +48,7 @@ def env_int(name, default):
 RUNS = env_int("BENCH_RUNS", 3)
 ENQ_SECONDS = env_int("BENCH_ENQUEUE_SECONDS", 8)
 DISPATCH_N = env_int("BENCH_DISPATCH_MESSAGES", 10000)
+MEDIA_MMS = env_int("BENCH_MEDIA_MMS", 10000)
 DISPATCH_SECONDS = env_int("BENCH_DISPATCH_SECONDS", 6)
 WAKEUP_N = env_int("BENCH_WAKEUP_MESSAGES", 200)
 MEMORY_N = env_int("BENCH_MEMORY_MESSAGES", env_int("BENCH_BACKLOG_MESSAGES", 100000))
@@ -499,6 +501,54 @@ def bench_dispatch():
                 r["duplicates"] for r in runs)
 
 
+def set_setting(name, value):
+    psql("ALTER SYSTEM SET %s = '%s'" % (name, value))
+    psql("SELECT pg_reload_conf()")
+    time.sleep(0.6)
+
+
+def bench_media():
+    """The media check (plivo.media_preflight): text-only dispatch with it on and off, in
+    alternating runs (it must cost text messages nothing), and a campaign of MEDIA_MMS
+    MMS with one picture on the simulator, whose HEAD requests the simulator counts."""
+    mif = max(IN_FLIGHT)
+    set_in_flight(mif)
+    set_setting("plivo.media_allow_private_addresses", "on")
+    rates = {"on": [], "off": []}
+    for i in range(RUNS):
+        for setting in ("on", "off"):
+            log("media: %d SMS, media check %s, max_in_flight %d (run %d)"
+                % (DISPATCH_N, setting, mif, i + 1))
+            set_setting("plivo.media_preflight", setting)
+            sim_reset(0)
+            rates[setting].append(dispatch_run(DISPATCH_N, "m%s-%d" % (setting, i))["rate"])
+    on, off = statistics.median(rates["on"]), statistics.median(rates["off"])
+    for setting in ("on", "off"):
+        add("media", "text-only dispatch, media check %s (%d msgs, max_in_flight %d)"
+            % (setting, DISPATCH_N, mif), rates[setting], "msg/s",
+            "on ≥ 0.9 × off" if setting == "on" else "", on >= 0.9 * off if setting == "on" else None)
+
+    set_setting("plivo.media_preflight", "on")
+    fresh()
+    sim_reset(0)
+    url = SIM_URL + "/_sim/media/campaign.png?bytes=150000&type=image/png"
+    log("media: %d MMS with one picture" % MEDIA_MMS)
+    t0 = time.time()
+    psql("INSERT INTO plivo.message_logs (recipient, message_text, media_urls) "
+         "SELECT '+1415555' || (2000 + n %% 7000), 'campaign-' || n, ARRAY['%s'] "
+         "FROM generate_series(1, %d) n" % (url, MEDIA_MMS))
+    while psql("SELECT count(*) FROM plivo.message_logs "
+               "WHERE status IN ('queued', 'retrying', 'sending')") != "0":
+        if time.time() - t0 > 900:
+            raise RuntimeError("the MMS campaign did not finish in 900 s")
+        time.sleep(0.25)
+    sent = int(psql("SELECT count(*) FROM plivo.message_logs WHERE status = 'sent'"))
+    heads = sim("/_sim/media_stats").get("/_sim/media/campaign.png", {}).get("HEAD", 0)
+    add("media", "HEAD requests for a campaign of %d MMS with one picture (%d sent)"
+        % (MEDIA_MMS, sent), [heads], "requests", "1", heads == 1 and sent == MEDIA_MMS)
+    set_setting("plivo.media_allow_private_addresses", "off")
+
+
 def pgss_top(k=6):
     return psql("SELECT calls, round(total_exec_time)::bigint, round(mean_exec_time::numeric, 3), "
                 "rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) "
@@ -839,7 +889,7 @@ def main():
     info = machine()
     print("%-10s %-60s %-30s %-8s %-22s %s" % ("section", "figure", "median [min–max]", "unit",
                                                "target", ""))
-    only = os.environ.get("BENCH_ONLY", "enqueue,signatures,dispatch,wakeup,backlog,idle")
+    only = os.environ.get("BENCH_ONLY", "enqueue,signatures,dispatch,wakeup,backlog,idle,media")
     only = only.split(",")
     if "enqueue" in only:
         bench_enqueue()
@@ -855,6 +905,8 @@ def main():
         bench_backlog_memory()
     if "idle" in only:
         bench_idle()
+    if "media" in only:
+        bench_media()
     finished = datetime.now(timezone.utc).isoformat()
     load_end = open("/proc/loadavg").read().split()[:3]
     if CHART:

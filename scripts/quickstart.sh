@@ -130,7 +130,7 @@ for _ in $(seq 1 300); do
 done
 
 psql -X -c "
-    SELECT id, sender, recipient, message_type, status, attempts, plivo_message_uuid,
+    SELECT id, sender, recipient, message_type, status, attempts, plivo_message_uuid, units, total_amount,
            plivo_status_info, created_at, updated_at
     FROM plivo.message_logs WHERE id = '$message_id'" -x
 
