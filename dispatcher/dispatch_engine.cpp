@@ -116,6 +116,22 @@ HttpDriverConfig driver_config(const EngineConfig& config) {
     return http;
 }
 
+// Plivo's "1" or "0.00500" as the database's integer / numeric take it; anything else
+// (absent, a sign, an exponent, too many digits) is left out rather than fail the write.
+std::optional<std::string> decimal_or_none(const std::string& text, bool fraction) {
+    std::size_t dot = text.find('.');
+    if (!fraction && dot != std::string::npos) return std::nullopt;
+    std::string whole = text.substr(0, dot);
+    std::string part = dot == std::string::npos ? std::string() : text.substr(dot + 1);
+    auto digits = [](const std::string& s) {
+        return s.find_first_not_of("0123456789") == std::string::npos;
+    };
+    if (whole.empty() || whole.size() > 9 || !digits(whole)) return std::nullopt;
+    if (dot != std::string::npos && (part.empty() || part.size() > 12 || !digits(part)))
+        return std::nullopt;
+    return text;
+}
+
 bool needs_media_check(const EngineConfig& config, const ClaimedMessage& message) {
     return config.media.enabled && message.params.type == MessageType::Mms &&
            !message.params.media_urls.empty() && message.attempts == 1 &&
@@ -593,6 +609,11 @@ struct DispatchEngine::State {
             const std::string& number = result.message->from_number;
             update.sender = number.front() == '+' ? number : "+" + number;
         }
+        if (result.verdict == SettleVerdict::Found) {
+            update.units = decimal_or_none(result.message->units, false);
+            update.total_rate = decimal_or_none(result.message->total_rate, true);
+            update.total_amount = decimal_or_none(result.message->total_amount, true);
+        }
         update.status_info_json = dump(info);
         if (opted_out_at_plivo) update.error_code = "200";
         if (result.verdict == SettleVerdict::Found) {
@@ -1059,6 +1080,9 @@ std::string row_updates_json(const std::vector<RowUpdate>& updates) {
         boolean("not_attempted", update.not_attempted);
         text("plivo_message_uuid", update.plivo_message_uuid);
         if (update.sender) text("sender", update.sender);
+        if (update.units) text("units", update.units);
+        if (update.total_rate) text("total_rate", update.total_rate);
+        if (update.total_amount) text("total_amount", update.total_amount);
         key("plivo_status_info");
         if (update.status_info_json) append_status_info(out, *update.status_info_json);
         else out += "null";

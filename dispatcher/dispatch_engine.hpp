@@ -92,6 +92,9 @@ struct RowUpdate {
     std::string status;  // sent, retrying or failed
     std::optional<std::string> plivo_message_uuid;
     std::optional<std::string> sender;  // the number a Powerpack picked, once Plivo names it
+    // What Plivo charged, from the settled record (delivery reports bring it otherwise):
+    // decimal digits only, as message_logs' integer and numeric columns take them.
+    std::optional<std::string> units, total_rate, total_amount;
     std::optional<std::string> status_info_json;  // becomes plivo_status_info (a JSON object)
     std::optional<std::string> error_code;
     std::optional<std::string> last_error;  // NULL it with clear_last_error

@@ -77,6 +77,9 @@ std::optional<ListedMessage> listed_message(const json& object) {
     message.message_type = field_text(object, "message_type");
     auto code = object.find("error_code");
     if (code != object.end() && !code->is_null()) message.error_code = value_text(*code, 40);
+    message.units = field_text(object, "units", 40);
+    message.total_rate = field_text(object, "total_rate", 40);
+    message.total_amount = field_text(object, "total_amount", 40);
     return message;
 }
 

@@ -39,6 +39,8 @@ struct ListedMessage {
     std::string message_time;               // as Plivo writes it, e.g. "2024-05-01 12:00:00+00:00"
     std::string message_type;               // sms, mms, ...
     std::optional<std::string> error_code;  // "000", "30", ...: numbers become text
+    // What Plivo charged, as it writes it ("1", "0.00500"); empty when absent.
+    std::string units, total_rate, total_amount;
 };
 
 struct MessageList {

@@ -252,26 +252,34 @@ constexpr const char* kClaimBefore030Sql =
 // all sending rows from a partial index instead, through a bitmap scan that never prunes
 // the index's dead entries, and those grow with every message sent (24,000 index entries
 // read for 256 rows in a 50,000-message run).
-constexpr const char* kApplyUpdatesSql =
-    "UPDATE plivo.message_logs m SET"
-    "  status = u.status,"
-    "  attempts = CASE WHEN u.not_attempted THEN m.attempts - 1 ELSE m.attempts END,"
-    "  plivo_message_uuid = coalesce(u.plivo_message_uuid, m.plivo_message_uuid),"
-    "  sender = coalesce(m.sender, u.sender),"
-    "  plivo_status_info = coalesce(u.plivo_status_info, m.plivo_status_info),"
-    "  error_code = coalesce(u.error_code, m.error_code),"
-    "  last_error = CASE WHEN u.clear_last_error THEN NULL"
-    "                    ELSE coalesce(u.last_error, m.last_error) END,"
-    "  last_http_status = coalesce(u.last_http_status, m.last_http_status),"
-    "  next_attempt_at = coalesce(u.next_attempt_at, m.next_attempt_at),"
-    "  unsettled_since = CASE WHEN u.clear_unsettled THEN NULL"
-    "                         ELSE coalesce(u.unsettled_since, m.unsettled_since) END,"
-    "  lease_expires_at = NULL"
-    " FROM pg_catalog.jsonb_to_recordset($1::jsonb) AS u(id uuid, status text,"
-    "   plivo_message_uuid text, sender text, plivo_status_info jsonb, error_code text, last_error text,"
-    "   clear_last_error boolean, last_http_status integer, next_attempt_at timestamptz,"
-    "   unsettled_since timestamptz, clear_unsettled boolean, not_attempted boolean)"
-    " WHERE m.id = u.id AND m.id = ANY ($3::uuid[]) AND m.status = $2";
+// `costs` and `cost_columns`: what Plivo charged, from a settled record, where the
+// schema (0.3.0) has the columns for it.
+#define PLIVO_APPLY_UPDATES(costs, cost_columns)                                            \
+    "UPDATE plivo.message_logs m SET"                                                       \
+    "  status = u.status,"                                                                  \
+    "  attempts = CASE WHEN u.not_attempted THEN m.attempts - 1 ELSE m.attempts END,"       \
+    "  plivo_message_uuid = coalesce(u.plivo_message_uuid, m.plivo_message_uuid),"          \
+    "  sender = coalesce(m.sender, u.sender)," costs                                        \
+    "  plivo_status_info = coalesce(u.plivo_status_info, m.plivo_status_info),"             \
+    "  error_code = coalesce(u.error_code, m.error_code),"                                  \
+    "  last_error = CASE WHEN u.clear_last_error THEN NULL"                                 \
+    "                    ELSE coalesce(u.last_error, m.last_error) END,"                    \
+    "  last_http_status = coalesce(u.last_http_status, m.last_http_status),"                \
+    "  next_attempt_at = coalesce(u.next_attempt_at, m.next_attempt_at),"                   \
+    "  unsettled_since = CASE WHEN u.clear_unsettled THEN NULL"                             \
+    "                         ELSE coalesce(u.unsettled_since, m.unsettled_since) END,"     \
+    "  lease_expires_at = NULL"                                                             \
+    " FROM pg_catalog.jsonb_to_recordset($1::jsonb) AS u(id uuid, status text,"             \
+    "   plivo_message_uuid text, sender text, plivo_status_info jsonb, error_code text,"    \
+    "   last_error text, clear_last_error boolean, last_http_status integer,"               \
+    "   next_attempt_at timestamptz, unsettled_since timestamptz, clear_unsettled boolean," \
+    "   not_attempted boolean" cost_columns ")"                                             \
+    " WHERE m.id = u.id AND m.id = ANY ($3::uuid[]) AND m.status = $2"
+constexpr const char* kApplyUpdatesSql = PLIVO_APPLY_UPDATES(
+    "  units = coalesce(u.units, m.units), total_rate = coalesce(u.total_rate, m.total_rate),"
+    "  total_amount = coalesce(u.total_amount, m.total_amount),",
+    ", units integer, total_rate numeric, total_amount numeric");
+constexpr const char* kApplyUpdatesBefore030Sql = PLIVO_APPLY_UPDATES("", "");
 
 // Attempts whose lease ran out were interrupted (a crash): their outcome is unknown.
 // On start-up every 'sending' row is such an orphan — there is only one worker.
@@ -462,6 +470,21 @@ StepOutput run_step(const StepInput& input) {
         pgstat_report_activity(STATE_RUNNING, "pg_plivo dispatcher: claiming and recording");
     });
 
+    // ALTER EXTENSION UPDATE may have brought schema 0.3.0 (its consent ledger, the
+    // Powerpack, the cost columns) in since the last step: the statements that differ
+    // are prepared again.
+    pg_call([] {
+        Oid schema = get_namespace_oid("plivo", true);
+        bool is_030 = OidIsValid(schema) && OidIsValid(get_relname_relid("opt_outs", schema));
+        if (is_030 != plans.schema_030) {
+            for (SPIPlanPtr* plan : {&plans.claim, &plans.unsettled_rivals, &plans.apply_updates}) {
+                if (*plan) SPI_freeplan(*plan);
+                *plan = nullptr;
+            }
+            plans.schema_030 = is_030;
+        }
+    });
+
     if (!input.recorded_uuids.empty()) {
         // The lock handle_status_callback() takes shared: a report cannot slip between
         // recording a uuid and applying the reports that came before it.
@@ -479,8 +502,11 @@ StepOutput run_step(const StepInput& input) {
             set_event_cause("plivo_answer");
             Datum values[3] = {PointerGetDatum(cstring_to_text_with_len(json.data(), json.size())),
                                CStringGetTextDatum("sending"), text_array(ids)};
-            int rc = SPI_execute_plan(prepare_once(plans.apply_updates, kApplyUpdatesSql, 3, types),
-                                      values, nullptr, false, 0);
+            int rc = SPI_execute_plan(
+                prepare_once(plans.apply_updates,
+                             plans.schema_030 ? kApplyUpdatesSql : kApplyUpdatesBefore030Sql, 3,
+                             types),
+                values, nullptr, false, 0);
             if (rc != SPI_OK_UPDATE) elog(ERROR, "pg_plivo: recording outcomes failed: %d", rc);
         });
     }
@@ -492,22 +518,6 @@ StepOutput run_step(const StepInput& input) {
             int rc = SPI_execute_plan(prepare_once(plans.early_reports, kEarlyReportsSql, 1, types),
                                       values, nullptr, false, 1);
             if (rc != SPI_OK_SELECT) elog(ERROR, "pg_plivo: applying early reports failed: %d", rc);
-        });
-    }
-
-    // ALTER EXTENSION UPDATE may have brought schema 0.3.0 (its consent ledger, the
-    // Powerpack) in since the last step: the statements that differ are prepared again.
-    if (input.claim_limit > 0 || !input.settle_checks.empty()) {
-        pg_call([] {
-            Oid schema = get_namespace_oid("plivo", true);
-            bool is_030 = OidIsValid(schema) && OidIsValid(get_relname_relid("opt_outs", schema));
-            if (is_030 != plans.schema_030) {
-                for (SPIPlanPtr* plan : {&plans.claim, &plans.unsettled_rivals}) {
-                    if (*plan) SPI_freeplan(*plan);
-                    *plan = nullptr;
-                }
-                plans.schema_030 = is_030;
-            }
         });
     }
 
