@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <ctime>
 #include <map>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "retry_after.hpp"
 #include "send_outcome.hpp"
 #include "settle.hpp"
+#include "settle_batch.hpp"
 #include "pure_cpp.hpp"
 
 namespace plivo {
@@ -28,9 +30,16 @@ using SteadyTime = SteadyClock::time_point;
 using std::chrono::milliseconds;
 
 constexpr std::size_t kMaxErrorBytes = 1000;
-constexpr std::chrono::seconds kClockTolerance{300};  // the list asks from unsettled - 5 min
-constexpr int kListPageSize = 20;                     // Plivo's maximum
-constexpr int kMaxListPages = 5;
+// Settling has slots of its own beyond max_in_flight (one list page and one uuid
+// lookup at a time): it never takes a send's slot, and sends never hold it up.
+constexpr std::size_t kSettleSlots = 2;
+constexpr std::chrono::seconds kBacklogPoll{2};
+constexpr std::size_t kBacklogRows = 1000;  // unsettled rows asked for at a time, oldest first  // an idle engine looks for unsettled rows
+// A message decided by settling is not taken up again from the backlog while its
+// update may still be on its way to the row.
+constexpr std::chrono::seconds kSettledMemory{30};
+// A 429 from the list without Retry-After: Plivo counts list requests per minute.
+constexpr std::chrono::seconds kListPauseAfter429{20};
 // Uuids this engine assigned (accepted or settled) are remembered until the worker says
 // their update is written (uuids_recorded(): from then on the database's owned uuids
 // answer for them), so that two messages never settle onto one uuid before the first
@@ -50,20 +59,15 @@ enum class Step {
     WaitMedia,  // first attempt of an MMS: waiting for its media checks (no slot taken)
     WaitSend,   // waiting for sender and account tokens (or a free slot) to POST
     Posting,    // POST on the wire
-    WaitList,   // waiting for an account token (or a free slot) to GET a list page
-    Listing,    // GET on the wire
-    WaitCheck,  // candidates found: waiting for the worker's owned uuids
 };
 
 struct Job {
     ClaimedMessage message;  // params carry the default callback url when there was none
     std::string pair;        // sender, recipient and type: one job per pair at a time
     Step step = Step::WaitSend;
-    SteadyTime held_since{};        // WaitSend / WaitList: since when; WaitMedia: the claim
+    SteadyTime held_since{};        // WaitSend: since when; WaitMedia: the claim
     SystemTime attempt_started{};   // Posting: just before start()
     SteadyTime posted_at{};         // Posting: the same, for the pace of answers
-    std::vector<ListedMessage> objects;  // settling: every object of the pages read
-    int pages_read = 0;
 };
 
 RowUpdate update_for(const Job& job, const char* status) {
@@ -112,7 +116,7 @@ std::size_t media_slots(const EngineConfig& config) {
 // then never hold up a send, and Plivo still sees at most max_in_flight requests.
 HttpDriverConfig driver_config(const EngineConfig& config) {
     HttpDriverConfig http = config.http;
-    http.max_in_flight += media_slots(config);
+    http.max_in_flight += media_slots(config) + kSettleSlots;
     return http;
 }
 
@@ -147,7 +151,7 @@ struct DispatchEngine::State {
     RetryPolicy retry;
 
     std::map<std::uint64_t, Job> jobs;             // by serial: claim order
-    std::set<std::uint64_t> held;                  // serials in WaitSend / WaitList, claim order
+    std::set<std::uint64_t> held;                  // serials in WaitSend, claim order
     // No held message's max_hold runs out before this (a lower bound; the epoch: not
     // known, look). With no free slot, pump() has nothing to do until then.
     SteadyTime hold_floor{};
@@ -155,8 +159,33 @@ struct DispatchEngine::State {
     MediaChecker media;
     std::map<std::uint64_t, MediaChecker::Probe> media_wire;  // request id → media probe
     std::set<std::uint64_t> media_waiting;  // serials in WaitMedia, claim order
-    std::map<std::string, std::uint64_t> checks;   // message id → job serial (WaitCheck)
+    // Settling unknown outcomes (settle_batch.hpp), from the worker's backlog of rows;
+    // none of them is claimed.
+    TokenBucket list_bucket;  // the list API's own limit, apart from the account's
+    std::optional<SettleBatch> batch;
+    bool list_on_wire = false;
+    SteadyTime list_not_before{};  // after a failed page: not before this
+    int list_failures = 0;         // in a row
+    std::deque<UnsettledMessage> lookups;  // uuid known: GET /Message/{uuid}/
+    SteadyTime lookup_not_before{};
+    struct SettleRequest {
+        bool list = false;
+        UnsettledMessage message;  // a lookup's
+    };
+    std::map<std::uint64_t, SettleRequest> settle_wire;  // request id → what it settles
+    std::set<std::string> lookup_missed;  // ids whose uuid Plivo did not know: listed instead
+    struct PendingCheck {
+        UnsettledMessage message;
+        std::vector<ListedMessage> objects;
+    };
+    std::map<std::string, PendingCheck> checks;  // message id → waiting for owned uuids
     std::vector<SettleCheck> checks_out;
+    std::unordered_map<std::string, SteadyTime> settled;  // decided ids, with when
+    bool backlog_seen = false;  // the worker gives backlogs (add_unsettled)
+    bool backlog_more = false;  // the last backlog had work: ask again once idle
+    SteadyTime next_backlog{};
+    std::uint64_t list_requests = 0, list_rate_limited = 0;
+    std::string last_settle_error;
     std::vector<RowUpdate> updates;
     std::map<std::string, std::uint64_t> pairs;    // pair → serial of its one job
     // Uuids this engine gave to a message and the worker has not recorded, with when.
@@ -172,7 +201,8 @@ struct DispatchEngine::State {
           driver(std::make_unique<HttpDriver>(driver_config(c))),
           limiter(c.limits, SteadyClock::now()),
           retry(c.retry),
-          media(c.media) {
+          media(c.media),
+          list_bucket(c.list_requests_per_minute / 60.0, 1.0, SteadyClock::now()) {
         if (!config.random) config.random = make_uniform_random();
     }
 
@@ -197,7 +227,6 @@ struct DispatchEngine::State {
 
     void finish(std::uint64_t serial, RowUpdate update) {
         Job& job = jobs.at(serial);
-        if (job.step == Step::WaitCheck) checks.erase(job.message.id);
         if (job.step == Step::WaitMedia) {
             media.forget(serial);
             media_waiting.erase(serial);
@@ -220,17 +249,6 @@ struct DispatchEngine::State {
     void remember_uuid(const std::string& uuid, SteadyTime now) {
         forget_old_uuids(now);
         assigned.emplace(uuid, now);
-    }
-
-    SettleQuery settle_query(const Job& job) const {
-        SettleQuery query;
-        // Through a Powerpack the number is Plivo's choice: any of ours fits.
-        if (!job.message.params.via_powerpack) query.sender = job.message.params.sender;
-        query.recipient = job.message.params.recipient;
-        query.type = job.message.params.type;
-        query.window_start = *job.message.unsettled_since;
-        query.clock_tolerance = kClockTolerance;
-        return query;
     }
 
     // --- claiming ahead -------------------------------------------------------------
@@ -365,22 +383,6 @@ struct DispatchEngine::State {
         start(serial, job, std::move(request), Step::Posting);
     }
 
-    void start_list(std::uint64_t serial, Job& job, SteadyTime now) {
-        ListQuery query;
-        query.recipient = job.message.params.recipient;
-        query.since = *job.message.unsettled_since - kClockTolerance;
-        query.limit = kListPageSize;
-        query.offset = job.pages_read * kListPageSize;
-        HttpRequest request;
-        try {
-            request = build_list_request(config.account, query);
-        } catch (const InputError& error) {
-            list_failed(serial, job, std::string(error.what()) + ": " + error.detail(), now);
-            return;
-        }
-        start(serial, job, std::move(request), Step::Listing);
-    }
-
     // Starts every held message that has a slot and its tokens; returns those held too long.
     // It runs several times per loop, and up to max_in_flight messages are held (claimed
     // ahead): once nothing can start (no free slot, or no account token) and no hold can
@@ -388,6 +390,7 @@ struct DispatchEngine::State {
     void pump(SteadyTime now) {
         give_back_slow_media(now);
         start_media_probes();
+        start_settle_requests(now);
         if (held.empty()) return;
         const bool may_have_expired = now >= hold_floor;
         bool account_ready = limiter.account_wait_time(now) == SteadyClock::duration::zero();
@@ -419,12 +422,6 @@ struct DispatchEngine::State {
                         limiter.account_wait_time(now) == SteadyClock::duration::zero();
                     if (account_ready) senders_out_of_tokens.push_back(sender);
                 }
-            } else if (can_start) {
-                if (limiter.try_acquire_account(now)) {
-                    start_list(serial, job, now);
-                    continue;
-                }
-                account_ready = false;
             }
             if (now - job.held_since >= config.max_hold) {
                 give_back(serial, job, now);
@@ -466,97 +463,259 @@ struct DispatchEngine::State {
         finish(serial, std::move(update));
     }
 
-    // --- settling ------------------------------------------------------------------
+    // --- settling (settle_batch.hpp) ------------------------------------------------
 
-    // The outcome stays unknown: try again after a backoff, never resend meanwhile.
-    void list_failed(std::uint64_t serial, Job& job, const std::string& reason, SteadyTime) {
-        RetryDecision decision =
-            retry.next(job.message.attempts, reason, std::nullopt, config.random);
-        RowUpdate update = update_for(job, decision.give_up ? "failed" : "retrying");
-        if (decision.give_up) {
-            update.last_error = safe(
-                "outcome could not be confirmed with Plivo after " +
-                std::to_string(job.message.attempts) + " attempts (" + reason +
-                "); the message may have been delivered");
-        } else {
-            update.last_error =
-                safe("settling an earlier attempt's outcome with Plivo failed: " + reason);
-            update.next_attempt_at = std::chrono::system_clock::now() + decision.delay;
-        }
-        update.unsettled_since = job.message.unsettled_since;
-        finish(serial, std::move(update));
+    SettleBatchConfig batch_config() const {
+        SettleBatchConfig c;
+        c.clock_tolerance = config.settle_clock_tolerance;
+        c.request_timeout = config.http.request_timeout;
+        return c;
     }
 
-    void on_list_result(std::uint64_t serial, Job& job, const HttpResult& result, SteadyTime now) {
-        if (result.curl_code != CURLE_OK || result.http_status < 200 || result.http_status >= 300) {
-            std::string reason;
-            if (result.curl_code != CURLE_OK) {
-                reason = "list request failed: " + clean_remote_text(result.curl_error, 300) +
-                         " (curl error " + std::to_string(static_cast<int>(result.curl_code)) + ")";
+    SettleQuery settle_query(const UnsettledMessage& message) const {
+        SettleQuery query;
+        // Through a Powerpack the number is Plivo's choice: any of ours fits.
+        if (!message.via_powerpack) query.sender = message.sender;
+        query.recipient = message.recipient;
+        query.type = message.type;
+        query.window_start = message.unsettled_since;
+        query.clock_tolerance = batch_config().recipient_lookback;
+        return query;
+    }
+
+    // Nothing being settled, nothing waiting to be answered: ready for more backlog.
+    bool settle_idle() const {
+        return !batch && lookups.empty() && settle_wire.empty() && checks.empty() &&
+               checks_out.empty();
+    }
+
+    // An update for a row that is not claimed: written only while the row is still
+    // unsettled since the same attempt (the guard).
+    static RowUpdate settled_update(const UnsettledMessage& message, const char* status) {
+        RowUpdate update;
+        update.id = message.id;
+        update.status = status;
+        update.settle_guard = message.guard;
+        return update;
+    }
+
+    void decided(RowUpdate update, SteadyTime now) {
+        settled[update.id] = now;
+        updates.push_back(std::move(update));
+    }
+
+    void forget_old_settled(SteadyTime now) {
+        for (auto it = settled.begin(); it != settled.end();)
+            it = now - it->second > kSettledMemory ? settled.erase(it) : std::next(it);
+    }
+
+    void add_backlog(std::vector<UnsettledMessage> backlog, SteadyTime now) {
+        backlog_seen = true;
+        next_backlog = now + kBacklogPoll;
+        backlog_more = false;
+        forget_old_settled(now);
+        std::vector<UnsettledMessage> to_list;
+        for (UnsettledMessage& message : backlog) {
+            // Decided already, the update not yet written; or being decided.
+            if (settled.count(message.id) || checks.count(message.id)) continue;
+            backlog_more = true;
+            if (message.known_uuid && !lookup_missed.count(message.id)) {
+                lookups.push_back(std::move(message));
             } else {
-                reason = "list request answered HTTP " + std::to_string(result.http_status) +
-                         ": " + reply_error_text(parse_send_reply(result.body));
+                message.known_uuid.reset();
+                to_list.push_back(std::move(message));
             }
+        }
+        if (!to_list.empty() && !batch) {
+            batch.emplace(std::move(to_list), batch_config());
+            if (batch->empty()) batch.reset();
+        }
+    }
+
+    // Starts the next list page (the list bucket's and an account token) and uuid
+    // lookups (an account token each), on the settling slots.
+    void start_settle_requests(SteadyTime now) {
+        while (settle_wire.size() < kSettleSlots && driver->has_capacity()) {
+            if (batch && !list_on_wire && now >= list_not_before &&
+                limiter.account_wait_time(now) == SteadyClock::duration::zero() &&
+                list_bucket.wait_time(now) == SteadyClock::duration::zero()) {
+                std::optional<SettleBatch::Request> next = batch->next_request();
+                if (next && limiter.try_acquire_account(now)) {
+                    list_bucket.try_take(now);
+                    start_list_page(*next, now);
+                    continue;
+                }
+            }
+            if (!lookups.empty() && now >= lookup_not_before && limiter.try_acquire_account(now)) {
+                UnsettledMessage message = std::move(lookups.front());
+                lookups.pop_front();
+                HttpRequest request;
+                try {
+                    request = build_get_message_request(config.account, *message.known_uuid);
+                } catch (const InputError&) {
+                    lookup_missed.insert(message.id);  // listed instead, next time
+                    continue;
+                }
+                std::uint64_t id = next_request++;
+                settle_wire.emplace(id, SettleRequest{false, std::move(message)});
+                driver->start(id, std::move(request));
+                continue;
+            }
+            break;
+        }
+    }
+
+    void start_list_page(const SettleBatch::Request& next, SteadyTime now) {
+        HttpRequest request;
+        try {
+            if (next.next_link) {
+                try {
+                    request = build_list_page_request(config.account, *next.next_link);
+                } catch (const InputError&) {
+                    // Not a link to send our credentials to: the same page by its offset.
+                    request = build_list_request(config.account, next.query);
+                }
+            } else {
+                request = build_list_request(config.account, next.query);
+            }
+        } catch (const InputError& error) {
+            list_failed(std::string(error.what()) + ": " + error.detail(), std::nullopt, now);
+            return;
+        }
+        std::uint64_t id = next_request++;
+        settle_wire.emplace(id, SettleRequest{true, {}});
+        list_on_wire = true;
+        ++list_requests;
+        driver->start(id, std::move(request));
+    }
+
+    // The page is asked for again later; every message stays unsettled (never resent).
+    void list_failed(const std::string& reason, std::optional<std::chrono::seconds> retry_after,
+                     SteadyTime now) {
+        ++list_failures;
+        std::chrono::seconds backoff{1 << std::min(list_failures, 6)};  // 2 s .. 64 s
+        if (retry_after) backoff = std::max(*retry_after, std::chrono::seconds(1));
+        list_not_before = now + backoff;
+        last_settle_error = safe(reason);
+    }
+
+    static std::string failure_text(const char* what, const HttpResult& result) {
+        if (result.curl_code != CURLE_OK) {
+            return std::string(what) + " failed: " + clean_remote_text(result.curl_error, 300) +
+                   " (curl error " + std::to_string(static_cast<int>(result.curl_code)) + ")";
+        }
+        return std::string(what) + " answered HTTP " + std::to_string(result.http_status) + ": " +
+               reply_error_text(parse_send_reply(result.body));
+    }
+
+    std::optional<std::chrono::seconds> retry_after_of(const HttpResult& result) const {
+        if (!result.retry_after) return std::nullopt;
+        return parse_retry_after(*result.retry_after, std::chrono::system_clock::now());
+    }
+
+    void on_list_page(const HttpResult& result, SteadyTime now) {
+        list_on_wire = false;
+        if (!batch) return;
+        const bool ok = result.curl_code == CURLE_OK && result.http_status >= 200 &&
+                        result.http_status < 300;
+        if (!ok) {
+            std::optional<std::chrono::seconds> retry_after;
             if (result.http_status == 429) {
-                std::optional<std::chrono::seconds> retry_after;
-                if (result.retry_after)
-                    retry_after = parse_retry_after(*result.retry_after,
-                                                    std::chrono::system_clock::now());
-                limiter.on_rate_limited(now, retry_after);
+                // The list's own limit: settling slows down, sending does not.
+                ++list_rate_limited;
+                list_bucket.drain(now);
+                retry_after = retry_after_of(result).value_or(kListPauseAfter429);
             }
-            list_failed(serial, job, reason, now);
+            list_failed(failure_text("list request", result), retry_after, now);
             return;
         }
         std::optional<MessageList> page;
         if (!result.body_truncated) page = parse_message_list(result.body);
         if (!page) {
-            list_failed(serial, job,
-                        "list reply unreadable: " +
-                            (result.body_truncated ? std::string("body too long")
-                                                   : reply_error_text(parse_send_reply(result.body))),
-                        now);
+            list_failed(result.body_truncated ? "list reply unreadable: body too long"
+                                              : "list reply unreadable: " +
+                                                    reply_error_text(parse_send_reply(result.body)),
+                        std::nullopt, now);
             return;
         }
-        job.objects.insert(job.objects.end(), page->objects.begin(), page->objects.end());
-        ++job.pages_read;
-        if (has_next_page(*page) && job.pages_read < kMaxListPages) {
-            hold(serial, job, Step::WaitList, now);  // next page
+        list_failures = 0;
+        batch->on_page(*page);
+        for (SettleBatch::Ready& ready : batch->take_ready()) judge(std::move(ready), now);
+        if (!batch->next_request()) batch.reset();
+    }
+
+    void on_lookup(UnsettledMessage message, const HttpResult& result, SteadyTime now) {
+        std::optional<ListedMessage> record;
+        if (result.curl_code == CURLE_OK && result.http_status == 200 && !result.body_truncated)
+            record = parse_listed_message(result.body);
+        if (record && record->message_uuid == *message.known_uuid) {
+            record_settled(message, SettleVerdict::Found, &*record, record->message_uuid,
+                           {record->message_uuid}, now);
             return;
         }
-        SettleResult first = settle_unknown(settle_query(job), job.objects, !has_next_page(*page));
-        if (first.verdict == SettleVerdict::Incomplete) {
-            list_failed(serial, job,
-                        "more than " + std::to_string(kMaxListPages * kListPageSize) +
-                            " messages listed for the recipient; not every page was read",
-                        now);
-        } else if (first.candidates.empty()) {
-            not_found(serial, job, now);
-        } else {
-            job.step = Step::WaitCheck;
-            checks[job.message.id] = serial;
-            checks_out.push_back(SettleCheck{job.message.id, first.candidates,
-                                             job.message.params.sender,
-                                             job.message.params.recipient,
-                                             message_type_name(job.message.params.type)});
+        if (result.curl_code == CURLE_OK && result.http_status == 404) {
+            // Plivo does not know the uuid its answer named: look for the message in the
+            // list instead (never resent on this alone).
+            lookup_missed.insert(message.id);
+            last_settle_error = safe(failure_text("message lookup", result));
+            return;
         }
+        if (result.http_status == 429)
+            lookup_not_before = now + retry_after_of(result).value_or(std::chrono::seconds(5));
+        else
+            lookup_not_before = now + std::chrono::seconds(2);
+        last_settle_error = safe(failure_text("message lookup", result));
+        lookups.push_back(std::move(message));
     }
 
-    // Plivo has no such message: resend, in this same claim.
-    void not_found(std::uint64_t serial, Job& job, SteadyTime now) {
-        hold(serial, job, Step::WaitSend, now);
+    // A message whose list is complete: no candidate means Plivo has no such message;
+    // candidates go to the worker, which says which other rows own.
+    void judge(SettleBatch::Ready ready, SteadyTime now) {
+        const UnsettledMessage& message = ready.message;
+        if (ready.overflow) {
+            RowUpdate update = settled_update(message, "failed");
+            update.last_error = safe(
+                "outcome could not be settled: Plivo lists more messages to this number than "
+                "can be read; not resent, it may have been delivered");
+            decided(std::move(update), now);
+            return;
+        }
+        SettleResult first = settle_unknown(settle_query(message), ready.objects, true);
+        if (first.candidates.empty()) {
+            not_found(message, now);
+            return;
+        }
+        checks_out.push_back(SettleCheck{message.id, first.candidates, message.sender,
+                                         message.recipient, message_type_name(message.type)});
+        std::string id = message.id;  // the key, before the message moves
+        checks.emplace(std::move(id), PendingCheck{std::move(ready.message), std::move(ready.objects)});
     }
 
-    void settle(std::uint64_t serial, Job& job, const SettleAnswer& answer, SteadyTime now) {
-        SettleQuery query = settle_query(job);
+    // Plivo has no such message: it is due again at once (the claim counts the attempt).
+    void not_found(const UnsettledMessage& message, SteadyTime now) {
+        RowUpdate update = settled_update(message, "retrying");
+        update.clear_unsettled = true;
+        update.next_attempt_at = std::chrono::system_clock::now();
+        update.last_error =
+            "the earlier attempt's outcome is settled: Plivo has no such message, so it is "
+            "sent again";
+        nlohmann::json info;
+        info["settled"] = "not found";
+        update.status_info_json = dump(info);
+        decided(std::move(update), now);
+    }
+
+    void settle(const PendingCheck& pending, const SettleAnswer& answer, SteadyTime now) {
+        const UnsettledMessage& message = pending.message;
+        SettleQuery query = settle_query(message);
         query.known_uuids = answer.owned_uuids;
         forget_old_uuids(now);
-        for (const ListedMessage& listed : job.objects) {  // only the listed ones matter
+        for (const ListedMessage& listed : pending.objects) {  // only the listed ones matter
             if (assigned.count(listed.message_uuid)) query.known_uuids.insert(listed.message_uuid);
         }
-        SettleResult result = settle_unknown(query, job.objects, true);
+        SettleResult result = settle_unknown(query, pending.objects, true);
         if (result.verdict == SettleVerdict::NotFound) {
-            not_found(serial, job, now);
-            pump(now);
+            not_found(message, now);
             return;
         }
         const std::size_t ours = static_cast<std::size_t>(std::max(0, answer.unsettled_rivals)) + 1;
@@ -567,74 +726,74 @@ struct DispatchEngine::State {
             info["settled"] = "ambiguous";
             info["candidates"] = result.candidates;
             info["unsettled_of_this_pair"] = ours;
-            RowUpdate update = update_for(job, "failed");
+            RowUpdate update = settled_update(message, "failed");
             update.status_info_json = dump(info);
             update.last_error = safe(
                 "outcome ambiguous: " + std::to_string(ours) +
                 " messages to this number had unknown outcomes and Plivo lists " +
                 std::to_string(result.candidates.size()) +
                 " that no message owns; not resent, it may have been delivered");
-            finish(serial, std::move(update));
+            decided(std::move(update), now);
             return;
         }
-        if (result.verdict != SettleVerdict::Found && result.verdict != SettleVerdict::Ambiguous) {
-            list_failed(serial, job, "settling was incomplete", now);  // cannot happen
-            return;
-        }
-        nlohmann::json info;
-        std::string uuid;
         if (result.verdict == SettleVerdict::Found) {
-            uuid = result.message->message_uuid;
-            info["settled"] = "found";
-            info["message_state"] = result.message->message_state;
+            record_settled(message, SettleVerdict::Found, &*result.message,
+                           result.message->message_uuid, result.candidates, now);
         } else {
-            uuid = oldest(job, result.candidates);
-            info["settled"] = "ambiguous";
+            record_settled(message, SettleVerdict::Ambiguous, nullptr,
+                           oldest(pending.objects, result.candidates), result.candidates, now);
         }
-        info["candidates"] = result.candidates;
+    }
+
+    // Found (record: Plivo's) or Ambiguous (taken as sent as `uuid`): never resent.
+    void record_settled(const UnsettledMessage& message, SettleVerdict verdict,
+                        const ListedMessage* record, const std::string& uuid,
+                        const std::vector<std::string>& candidates, SteadyTime now) {
+        const bool found = verdict == SettleVerdict::Found;
+        nlohmann::json info;
+        info["settled"] = found ? "found" : "ambiguous";
+        if (found) info["message_state"] = record->message_state;
+        info["candidates"] = candidates;
         // Plivo's error 200: it accepted the message and then refused it because the
         // recipient opted out with Plivo. Recorded as a report would record it; the
         // database turns the code into an opt-out (plivo.opt_outs).
         const bool opted_out_at_plivo =
-            result.verdict == SettleVerdict::Found && result.message->error_code == "200" &&
-            (result.message->message_state == "failed" ||
-             result.message->message_state == "undelivered");
+            found && record->error_code == "200" &&
+            (record->message_state == "failed" || record->message_state == "undelivered");
         if (opted_out_at_plivo) info["error_code"] = "200";
         RowUpdate update =
-            update_for(job, opted_out_at_plivo ? result.message->message_state.c_str() : "sent");
+            settled_update(message, opted_out_at_plivo ? record->message_state.c_str() : "sent");
         update.plivo_message_uuid = uuid;
-        // The number a Powerpack picked, as Plivo's record names it.
-        if (result.verdict == SettleVerdict::Found && job.message.params.via_powerpack &&
-            !result.message->from_number.empty()) {
-            const std::string& number = result.message->from_number;
-            update.sender = number.front() == '+' ? number : "+" + number;
-        }
-        if (result.verdict == SettleVerdict::Found) {
-            update.units = decimal_or_none(result.message->units, false);
-            update.total_rate = decimal_or_none(result.message->total_rate, true);
-            update.total_amount = decimal_or_none(result.message->total_amount, true);
-        }
-        update.status_info_json = dump(info);
-        if (opted_out_at_plivo) update.error_code = "200";
-        if (result.verdict == SettleVerdict::Found) {
+        if (found) {
+            // The number a Powerpack picked, as Plivo's record names it.
+            if (message.via_powerpack && !record->from_number.empty()) {
+                const std::string& number = record->from_number;
+                update.sender = number.front() == '+' ? number : "+" + number;
+            }
+            update.units = decimal_or_none(record->units, false);
+            update.total_rate = decimal_or_none(record->total_rate, true);
+            update.total_amount = decimal_or_none(record->total_amount, true);
             update.clear_last_error = true;
         } else {
             update.last_error = safe(
-                "outcome settled as ambiguous: " + std::to_string(result.candidates.size()) +
+                "outcome settled as ambiguous: " + std::to_string(candidates.size()) +
                 " unclaimed messages to this number fit; taken as sent (" + uuid +
                 ") and never resent");
         }
+        update.status_info_json = dump(info);
+        if (opted_out_at_plivo) update.error_code = "200";
         update.clear_unsettled = true;
         remember_uuid(uuid, now);
-        finish(serial, std::move(update));
+        decided(std::move(update), now);
     }
 
     // The candidate Plivo listed first in time; unreadable times come last.
-    std::string oldest(const Job& job, const std::vector<std::string>& candidates) const {
+    static std::string oldest(const std::vector<ListedMessage>& objects,
+                              const std::vector<std::string>& candidates) {
         std::vector<std::pair<std::optional<SystemTime>, std::string>> timed;
         for (const std::string& uuid : candidates) {
             std::optional<SystemTime> time;
-            for (const ListedMessage& message : job.objects) {
+            for (const ListedMessage& message : objects) {
                 if (message.message_uuid == uuid) {
                     time = parse_plivo_time(message.message_time);
                     break;
@@ -647,6 +806,24 @@ struct DispatchEngine::State {
             return a.first.has_value() && !b.first.has_value();
         });
         return timed.front().second;
+    }
+
+    // When settling needs the engine again (a bucket refills, a backoff ends, the idle
+    // engine's next look at the backlog); nullopt: not before an answer.
+    std::optional<milliseconds> settle_wakeup(SteadyTime now) const {
+        std::optional<milliseconds> best;
+        auto consider = [&](SteadyClock::duration d) {
+            milliseconds ms = ceil_ms(d);
+            if (!best || ms < *best) best = ms;
+        };
+        if (batch && !list_on_wire) {
+            consider(std::max({list_not_before - now, list_bucket.wait_time(now),
+                               SteadyClock::duration::zero()}));
+        }
+        if (!lookups.empty()) consider(lookup_not_before - now);
+        if (backlog_seen && settle_idle())
+            consider(backlog_more ? SteadyClock::duration::zero() : next_backlog - now);
+        return best;
     }
 
     // --- sending -------------------------------------------------------------------
@@ -679,15 +856,19 @@ struct DispatchEngine::State {
             RetryDecision decision =
                 retry.next(attempts, described, unknown->retry_after, config.random);
             update.unsettled_since = job.attempt_started;
+            if (unknown->message_uuid) {  // settled by GET /Message/{uuid}/
+                update.plivo_message_uuid = unknown->message_uuid;
+                remember_uuid(*unknown->message_uuid, now);
+            }
             if (decision.give_up) {
                 update.status = "failed";
                 update.last_error = safe("outcome unknown after " + std::to_string(attempts) +
                                          (attempts == 1 ? " attempt: " : " attempts: ") +
                                          unknown->reason + "; it may have been delivered");
             } else {
-                update.last_error = safe(described);
-                update.next_attempt_at =
-                    wall + std::max<milliseconds>(decision.delay, config.settle_delay);
+                // Not claimed again until settled (the worker's backlog, oldest first).
+                update.last_error = safe(described + "; settled with Plivo before any resend");
+                update.await_settlement = true;
             }
         } else {
             std::optional<std::chrono::seconds> retry_after;
@@ -713,17 +894,22 @@ struct DispatchEngine::State {
             on_media_result(result.id, result, now);
             return;
         }
+        if (auto settling = settle_wire.find(result.id); settling != settle_wire.end()) {
+            SettleRequest request = std::move(settling->second);
+            settle_wire.erase(settling);
+            if (request.list)
+                on_list_page(result, now);
+            else
+                on_lookup(std::move(request.message), result, now);
+            return;
+        }
         auto found = wire.find(result.id);
         if (found == wire.end()) return;
         std::uint64_t serial = found->second;
         wire.erase(found);
         Job& job = jobs.at(serial);
-        if (job.step == Step::Posting) {
-            note_round_trip(now - job.posted_at);
-            on_post_result(serial, job, result, now);
-        } else {
-            on_list_result(serial, job, result, now);
-        }
+        note_round_trip(now - job.posted_at);
+        on_post_result(serial, job, result, now);
     }
 
     // --- shutdown ------------------------------------------------------------------
@@ -747,6 +933,8 @@ struct DispatchEngine::State {
                 media_wire.erase(probe);
                 continue;
             }
+            // Rows being settled are not claimed: they stay unsettled, as they were.
+            if (settle_wire.erase(result.id)) continue;
             auto found = wire.find(result.id);
             if (found == wire.end()) continue;
             std::uint64_t serial = found->second;
@@ -757,30 +945,26 @@ struct DispatchEngine::State {
             } else if (job.step == Step::Posting && result.body_may_have_been_sent) {
                 RowUpdate update = update_for(job, "retrying");
                 update.unsettled_since = job.attempt_started;
-                update.next_attempt_at = std::chrono::system_clock::now() + config.settle_delay;
+                update.await_settlement = true;
                 update.last_error =
                     "attempt interrupted (dispatcher stopping) after the request may have "
                     "reached Plivo; its outcome is settled before any resend";
                 finish(serial, std::move(update));
-            } else if (job.step == Step::Posting) {
+            } else {
                 requeue_now(serial, job,
                             "attempt interrupted (dispatcher stopping) before the request was sent",
                             true);
-            } else {
-                requeue_now(serial, job, "settling interrupted (dispatcher stopping)");
             }
         }
         wire.clear();
         std::vector<std::uint64_t> rest;
         for (auto& entry : jobs) rest.push_back(entry.first);
-        for (std::uint64_t serial : rest) {
-            Job& job = jobs.at(serial);
-            bool waiting_to_send = job.step == Step::WaitSend || job.step == Step::WaitMedia;
-            requeue_now(serial, job,
-                        waiting_to_send ? "not sent (dispatcher stopping)"
-                                        : "settling interrupted (dispatcher stopping)",
-                        waiting_to_send);
-        }
+        for (std::uint64_t serial : rest)
+            requeue_now(serial, jobs.at(serial), "not sent (dispatcher stopping)", true);
+        settle_wire.clear();
+        batch.reset();
+        list_on_wire = false;
+        lookups.clear();
         checks.clear();
         checks_out.clear();
     }
@@ -791,7 +975,9 @@ struct DispatchEngine::State {
         if (!media_waiting.empty())
             media_due = ceil_ms(jobs.at(*media_waiting.begin()).held_since + config.max_hold - now);
         std::optional<milliseconds> held_due = tokens_wakeup(now);
-        if (media_due && (!held_due || *media_due < *held_due)) return media_due;
+        if (media_due && (!held_due || *media_due < *held_due)) held_due = media_due;
+        std::optional<milliseconds> settle_due = settle_wakeup(now);
+        if (settle_due && (!held_due || *settle_due < *held_due)) held_due = settle_due;
         return held_due;
     }
 
@@ -834,6 +1020,9 @@ void DispatchEngine::configure(const EngineConfig& config) {
     RetryPolicy retry(config.retry);
     RateLimiter check(config.limits, SteadyClock::now());
     (void)check;
+    if (config.list_requests_per_minute <= 0)
+        throw std::invalid_argument("list_requests_per_minute must be positive");
+    s.list_bucket.set_rate(config.list_requests_per_minute / 60.0, 1.0, SteadyClock::now());
     s.driver->reconfigure(driver_config(config));  // in-flight transfers go on under theirs
     s.limiter.configure(config.limits, SteadyClock::now());
     s.retry = retry;
@@ -895,20 +1084,17 @@ void DispatchEngine::add_claimed(std::vector<ClaimedMessage> messages,
             s.check_media(serial, job, now);
             continue;
         }
-        if (!job.message.unsettled_since) {
-            s.hold(serial, job, Step::WaitSend, now);
-            continue;
-        }
-        SystemTime settle_at = *job.message.unsettled_since +
-                               std::chrono::duration_cast<SystemTime::duration>(s.config.settle_delay);
-        if (wall < settle_at) {  // too early: Plivo's list may lag behind its queue
+        if (job.message.unsettled_since) {
+            // Settled from the backlog, never through a claim (an older worker's claim may
+            // still hand one over): back to the queue, waiting to be settled.
             RowUpdate update = update_for(job, "retrying");
-            update.next_attempt_at = settle_at;
             update.unsettled_since = job.message.unsettled_since;
+            update.await_settlement = true;
+            update.not_attempted = true;
             s.finish(serial, std::move(update));
             continue;
         }
-        s.hold(serial, job, Step::WaitList, now);
+        s.hold(serial, job, Step::WaitSend, now);
     }
     s.pump(now);
 }
@@ -951,29 +1137,57 @@ void DispatchEngine::resolve_settle_check(const std::string& id, const SettleAns
                                           std::chrono::steady_clock::time_point now) {
     State& s = *state_;
     auto found = s.checks.find(id);
-    if (found == s.checks.end()) return;  // unknown, or given back by abort_all()
-    std::uint64_t serial = found->second;
+    if (found == s.checks.end()) return;  // unknown, or dropped by abort_all()
+    State::PendingCheck pending = std::move(found->second);
     s.checks.erase(found);
-    Job& job = s.jobs.at(serial);
-    job.step = Step::WaitList;  // not WaitCheck any more (finish() must not look it up)
-    s.settle(serial, job, answer, now);
+    s.settle(pending, answer, now);
+    s.pump(now);
 }
 
 void DispatchEngine::cancel_settle_check(const std::string& id,
-                                         std::chrono::steady_clock::time_point now) {
-    State& s = *state_;
-    auto found = s.checks.find(id);
-    if (found == s.checks.end()) return;
-    std::uint64_t serial = found->second;
-    s.checks.erase(found);
-    Job& job = s.jobs.at(serial);
-    job.step = Step::WaitList;
-    s.list_failed(serial, job, "could not look up which candidate uuids are already ours", now);
+                                         std::chrono::steady_clock::time_point) {
+    // The row stays unsettled, untouched: the next backlog brings it again.
+    state_->checks.erase(id);
+}
+
+std::size_t DispatchEngine::settle_backlog_wanted(std::chrono::steady_clock::time_point now) const {
+    const State& s = *state_;
+    if (!s.settle_idle()) return 0;
+    if (s.backlog_seen && !s.backlog_more && now < s.next_backlog) return 0;
+    return kBacklogRows;
+}
+
+std::chrono::milliseconds DispatchEngine::settle_cutoff() const {
+    const EngineConfig& c = state_->config;
+    // Plivo's list may lag behind its queue (settle_delay), and the whole of the
+    // attempt's window must be past before it is listed.
+    return std::max<milliseconds>(c.settle_delay, c.http.request_timeout + c.settle_clock_tolerance +
+                                                      std::chrono::seconds(1));
+}
+
+void DispatchEngine::add_unsettled(std::vector<UnsettledMessage> backlog,
+                                   std::chrono::steady_clock::time_point now) {
+    state_->add_backlog(std::move(backlog), now);
+    state_->pump(now);
+}
+
+DispatchEngine::SettleProgress DispatchEngine::settle_progress() const {
+    const State& s = *state_;
+    SettleProgress progress;
+    progress.batch = s.batch ? s.batch->size() : 0;
+    progress.per_recipient = s.batch && s.batch->per_recipient();
+    progress.pages_read = s.batch ? s.batch->pages_read() : 0;
+    progress.lookups = s.lookups.size();
+    progress.list_requests = s.list_requests;
+    progress.list_rate_limited = s.list_rate_limited;
+    progress.last_error = s.last_settle_error;
+    return progress;
 }
 
 void DispatchEngine::uuids_recorded(const std::vector<RowUpdate>& updates) {
     for (const RowUpdate& update : updates) {
         if (update.plivo_message_uuid) state_->assigned.erase(*update.plivo_message_uuid);
+        if (update.settle_guard) state_->settled.erase(update.id);
     }
 }
 
@@ -986,7 +1200,7 @@ std::vector<RowUpdate> DispatchEngine::take_updates() {
 }
 
 std::size_t DispatchEngine::in_flight() const {
-    return state_->wire.size() + state_->media_wire.size();
+    return state_->wire.size() + state_->media_wire.size() + state_->settle_wire.size();
 }
 
 DispatchEngine::MediaCounters DispatchEngine::media_requests_started() const {
@@ -999,7 +1213,8 @@ std::optional<std::chrono::milliseconds> DispatchEngine::next_wakeup(
     std::chrono::steady_clock::time_point now) {
     State& s = *state_;
     s.pump(now);
-    if (!s.updates.empty() || !s.checks_out.empty() || !s.wire.empty() || !s.media_wire.empty())
+    if (!s.updates.empty() || !s.checks_out.empty() || !s.wire.empty() || !s.media_wire.empty() ||
+        !s.settle_wire.empty())
         return milliseconds(0);
     return s.held_wakeup(now);
 }
@@ -1080,6 +1295,8 @@ std::string row_updates_json(const std::vector<RowUpdate>& updates) {
         boolean("not_attempted", update.not_attempted);
         text("plivo_message_uuid", update.plivo_message_uuid);
         if (update.sender) text("sender", update.sender);
+        if (update.await_settlement) boolean("await_settlement", true);
+        if (update.settle_guard) text("settle_guard", update.settle_guard);
         if (update.units) text("units", update.units);
         if (update.total_rate) text("total_rate", update.total_rate);
         if (update.total_amount) text("total_amount", update.total_amount);

@@ -10,16 +10,25 @@
 //     rows = claim up to n due rows (FOR UPDATE SKIP LOCKED, lease, attempts + 1)
 //     engine.add_claimed(rows, now)                   (starts what the rate limits allow)
 //     engine.perform(max_wait)                        (when engine.in_flight() > 0)
+//     n = engine.settle_backlog_wanted(now)           (0: busy settling, or looked lately)
+//     rows = up to n unsettled rows whose attempt is older than engine.settle_cutoff(),
+//         oldest first (not claimed: they stay 'retrying'); engine.add_unsettled(rows, now)
 //     for each engine.take_settle_checks(): look up which candidate uuids we already own
 //         and how many other messages of the pair are unsettled too,
 //         engine.resolve_settle_check(id, answer, now)
-//     write engine.take_updates() back in one UPDATE  (row_updates_json)
+//     write engine.take_updates() back: those of claimed rows in one UPDATE
+//         (row_updates_json), settled ones (settle_guard set) only where the row is
+//         still unsettled since the same attempt
 //     sleep until the latch or engine.next_wakeup(now)
 //
 // One message per sender, recipient and type at a time: a claimed message whose pair
 // already has one in the engine goes straight back to the queue (the worker's claim
 // also skips pairs with a message in flight or unsettled). Settling then never has to
 // tell two of our own messages apart in Plivo's list, which has no text to tell them by.
+//
+// Unknown outcomes are settled in batches (settle_batch.hpp) on slots of their own, with
+// the list API's own token bucket (list_requests_per_minute): a 429 from it slows
+// settling, never sending. A message whose answer named a uuid is looked up by it.
 //
 // Every claimed message ends in exactly one RowUpdate (sent, retrying or failed) unless
 // the engine is destroyed first; abort_all() turns in-flight work into updates that
@@ -38,6 +47,7 @@
 #include "plivo_request.hpp"
 #include "rate_limiter.hpp"
 #include "retry_policy.hpp"
+#include "settle_batch.hpp"
 
 namespace plivo {
 
@@ -50,6 +60,11 @@ struct EngineConfig {
     RateLimits limits;
     // An unknown outcome is settled no sooner than this after the uncertain attempt.
     std::chrono::milliseconds settle_delay{60000};
+    // Plivo's list API allows 20 requests a minute (plivo-api.md §9), whatever else the
+    // account sends; settling keeps to this, apart from the account's budget.
+    double list_requests_per_minute = 20;
+    // Plivo's clock and ours may differ by this much (the list window's margin).
+    std::chrono::milliseconds settle_clock_tolerance{10000};
     std::optional<std::string> default_callback_url;  // plivo.callback_url
     // A claimed message waiting this long for its sender's (or the account's) tokens goes
     // back to the queue as 'retrying' instead, well inside the worker's lease (60 s).
@@ -104,6 +119,12 @@ struct RowUpdate {
     std::optional<SystemTime> unsettled_since;  // set: the attempt may have reached Plivo
     bool clear_unsettled = false;               // the outcome is now known
     bool not_attempted = false;  // given back unsent: the claim's attempt does not count
+    // The outcome is unknown: not claimed again (next_attempt_at 'infinity') until
+    // settling decides, from the backlog.
+    bool await_settlement = false;
+    // Set on the updates of settling (the row is not claimed): the row's unsettled_since
+    // as read with the backlog; written only where it is still that.
+    std::optional<std::string> settle_guard;
 };
 
 // Candidate uuids from Plivo's list for one message: the worker answers which of them
@@ -147,12 +168,31 @@ public:
     // settle checks, or follow-up requests (next list page, the resend after NotFound).
     void perform(std::chrono::milliseconds max_wait);
 
+    // Settling: how many unsettled rows the engine wants now (0: busy with a batch, or it
+    // looked lately and found none), and how old an attempt must be to be settled.
+    std::size_t settle_backlog_wanted(std::chrono::steady_clock::time_point now) const;
+    std::chrono::milliseconds settle_cutoff() const;
+    // Unsettled rows, oldest first, none claimed. Rows the engine is settling or has
+    // decided (update not yet recorded) are skipped.
+    void add_unsettled(std::vector<UnsettledMessage> backlog,
+                       std::chrono::steady_clock::time_point now);
+
+    struct SettleProgress {
+        std::size_t batch = 0;       // messages of the batch being listed
+        bool per_recipient = false;  // listed per recipient (else one time window)
+        int pages_read = 0;          // of this batch
+        std::size_t lookups = 0;     // waiting for GET /Message/{uuid}/
+        std::uint64_t list_requests = 0, list_rate_limited = 0;  // since the engine was made
+        std::string last_error;      // the last failed settling request, if any
+    };
+    SettleProgress settle_progress() const;
+
     std::vector<SettleCheck> take_settle_checks();
     void resolve_settle_check(const std::string& id, const SettleAnswer& answer,
                               std::chrono::steady_clock::time_point now);
 
     // The worker could not answer a settle check (its transaction failed): the message
-    // goes back to the queue, still unsettled, to be settled again after a backoff.
+    // stays unsettled, untouched, and comes back with a later backlog.
     // Never answer with an empty owned set instead: a candidate another row owns could
     // then be taken for this message, which would be marked sent without having been.
     void cancel_settle_check(const std::string& id, std::chrono::steady_clock::time_point now);

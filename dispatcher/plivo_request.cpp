@@ -148,12 +148,43 @@ HttpRequest build_send_request(const PlivoAccount& account, const SendParams& me
 }
 
 HttpRequest build_list_request(const PlivoAccount& account, const ListQuery& query) {
-    std::string url = message_endpoint(account);
-    url += "?to_number=" + plivo_number(query.recipient, "recipient");
-    if (query.sender) url += "&from_number=" + plivo_number(*query.sender, "sender");
-    url += "&message_time__gte=" + percent_encode(format_plivo_time(query.since));
+    std::string url = message_endpoint(account) + "?";
+    if (!query.recipient.empty()) url += "to_number=" + plivo_number(query.recipient, "recipient") + "&";
+    if (query.sender) url += "from_number=" + plivo_number(*query.sender, "sender") + "&";
+    url += "message_time__gte=" + percent_encode(format_plivo_time(query.since));
+    if (query.until) {
+        // Whole seconds: the last second of the window is in it.
+        auto up = std::chrono::ceil<std::chrono::seconds>(query.until->time_since_epoch());
+        url += "&message_time__lte=" +
+               percent_encode(format_plivo_time(std::chrono::system_clock::time_point(up)));
+    }
+    if (query.message_type) url += "&message_type=" + percent_encode(*query.message_type);
+    if (query.outbound_only) url += "&message_direction=outbound";
     url += "&limit=" + std::to_string(query.limit);
     url += "&offset=" + std::to_string(query.offset);
+    return base_request(account, RequestMethod::Get, std::move(url));
+}
+
+HttpRequest build_list_page_request(const PlivoAccount& account, const std::string& next) {
+    const std::string endpoint = message_endpoint(account);
+    // The endpoint's origin: scheme and host (and port), without the path.
+    const std::size_t host_start = endpoint.find("://") + 3;
+    const std::size_t path_start = endpoint.find("/v1/Account/", host_start);
+    const std::string origin = endpoint.substr(0, path_start);
+    const std::string path = endpoint.substr(path_start);
+    std::string url;
+    if (next.compare(0, path.size(), path) == 0) {
+        url = origin + next;
+    } else if (next.compare(0, endpoint.size(), endpoint) == 0) {
+        url = next;
+    }
+    const bool plain = next.find_first_of(" \r\n\t#") == std::string::npos;
+    if (url.empty() || !plain || url.size() <= endpoint.size() || url[endpoint.size()] != '?') {
+        throw InputError(InputErrorKind::InvalidParameter, "meta.next",
+                         "the list reply's next link is not a page of this account's messages",
+                         "The link is " + quote_for_detail(next.substr(0, 200)) + ".",
+                         "Check plivo.api_url: the list reply came from another service.");
+    }
     return base_request(account, RequestMethod::Get, std::move(url));
 }
 

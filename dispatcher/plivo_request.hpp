@@ -43,9 +43,13 @@ struct SendParams {
 
 // A list-messages query (plivo-api.md §1, "To settle an unknown outcome").
 struct ListQuery {
-    std::string recipient;                        // E.164; sent as to_number
+    std::string recipient;                        // E.164; sent as to_number (empty: any)
     std::optional<std::string> sender;            // E.164; sent as from_number when set
-    std::chrono::system_clock::time_point since;  // message_time__gte, in UTC
+    std::chrono::system_clock::time_point since;  // message_time__gte, in UTC (whole seconds, down)
+    // message_time__lte, in UTC (whole seconds, up): a closed window of time.
+    std::optional<std::chrono::system_clock::time_point> until;
+    std::optional<std::string> message_type;      // "sms" / "mms"
+    bool outbound_only = false;                   // message_direction=outbound
     int limit = 20;                               // Plivo's maximum page size
     int offset = 0;
 };
@@ -63,8 +67,14 @@ std::string send_request_body(const SendParams& message);
 // POST …/Message/ with JSON headers, our User-Agent and Basic auth.
 HttpRequest build_send_request(const PlivoAccount& account, const SendParams& message);
 
-// GET …/Message/?to_number=…&message_time__gte=…&limit=…&offset=…[&from_number=…]
+// GET …/Message/?[to_number=…&][from_number=…&]message_time__gte=…[&message_time__lte=…]
+// [&message_type=…][&message_direction=outbound]&limit=…&offset=…
 HttpRequest build_list_request(const PlivoAccount& account, const ListQuery& query);
+
+// GET of a list reply's meta.next: a path ("/v1/Account/{auth_id}/Message/?…") on the
+// api_url's host, or an absolute URL under the message endpoint. The request carries
+// our credentials, so any other link throws InputError rather than be followed.
+HttpRequest build_list_page_request(const PlivoAccount& account, const std::string& next);
 
 // GET …/Message/{message_uuid}/
 HttpRequest build_get_message_request(const PlivoAccount& account, const std::string& message_uuid);

@@ -8,6 +8,14 @@ namespace plivo {
 
 namespace {
 
+// The one uuid an answer without a clear verdict still names, if it reads at all.
+std::optional<std::string> named_uuid(const HttpResult& result) {
+    if (result.body.empty() || result.body_truncated) return std::nullopt;
+    SendReply reply = parse_send_reply(result.body);
+    if (reply.message_uuids.size() != 1 || reply.message_uuids.front().empty()) return std::nullopt;
+    return reply.message_uuids.front();
+}
+
 std::string transport_text(const HttpResult& result) {
     std::string text =
         result.curl_error.empty() ? curl_easy_strerror(result.curl_code) : result.curl_error;
@@ -30,7 +38,7 @@ SendOutcome classify_client_error(const HttpResult& result,
     if (status == 429) return RateLimited{retry_after_of(result, now), error};
     if (status == 408) {
         return OutcomeUnknown{status, "HTTP 408 (request timeout): " + error,
-                              retry_after_of(result, now)};
+                              retry_after_of(result, now), std::nullopt};
     }
     return Rejected{status, error, reply.api_id, status == 401 || status == 404};
 }
@@ -53,7 +61,7 @@ SendOutcome classify_success(const HttpResult& result) {
                                        : "a body that is not JSON: " + reply_error_text(reply);
     return OutcomeUnknown{result.http_status,
                           "HTTP " + std::to_string(result.http_status) + " with " + what,
-                          std::nullopt};
+                          std::nullopt, std::nullopt};
 }
 
 }  // namespace
@@ -69,7 +77,8 @@ SendOutcome classify_send(const HttpResult& result, std::chrono::system_clock::t
         std::string reason =
             "no complete answer after the request was sent: " + transport_text(result);
         if (status != 0) reason = "HTTP " + std::to_string(status) + ", then " + reason;
-        return OutcomeUnknown{status, reason, retry_after_of(result, now)};
+        return OutcomeUnknown{status, reason, retry_after_of(result, now),
+                              named_uuid(result)};
     }
 
     if (status >= 200 && status < 300) return classify_success(result);
@@ -81,7 +90,7 @@ SendOutcome classify_send(const HttpResult& result, std::chrono::system_clock::t
     }
     SendReply reply = parse_send_reply(result.body);
     return OutcomeUnknown{status, "HTTP " + std::to_string(status) + ": " + reply_error_text(reply),
-                          retry_after_of(result, now)};
+                          retry_after_of(result, now), named_uuid(result)};
 }
 
 std::string describe_outcome(const SendOutcome& outcome) {

@@ -59,6 +59,9 @@ struct OutcomeUnknown {
     long http_status = 0;  // 0: no response at all
     std::string reason;
     std::optional<std::chrono::seconds> retry_after;  // a 503 may carry one
+    // What answer there was named a message_uuid (a 5xx or a cut-off body that still
+    // reads): the outcome is settled by GET /Message/{uuid}/, not by the list.
+    std::optional<std::string> message_uuid;
 };
 
 using SendOutcome = std::variant<Accepted, Rejected, RateLimited, RetrySafe, OutcomeUnknown>;

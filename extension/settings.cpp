@@ -217,6 +217,20 @@ void define_settings() {
         &settings.settle_delay_ms, 60000, 0, 3600000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
         nullptr);
     DefineCustomIntVariable(
+        "plivo.list_requests_per_minute",
+        "Requests a minute the dispatcher makes to Plivo's list API to settle unknown outcomes.",
+        "Plivo allows 20 a minute, apart from the account's request rate; settling keeps to "
+        "this, and a 429 from the list slows settling only, never sending.",
+        &settings.list_requests_per_minute, 20, 1, 600, PGC_SIGHUP, 0, nullptr, nullptr,
+        nullptr);
+    DefineCustomIntVariable(
+        "plivo.settle_clock_tolerance",
+        "How far Plivo's clock may be from this server's when unknown outcomes are settled.",
+        "The list window reaches this much before an uncertain attempt and after its timeout. "
+        "Too small with a clock that is off risks a duplicate; larger costs more list pages.",
+        &settings.settle_clock_tolerance_ms, 10000, 1000, 600000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+        nullptr, nullptr);
+    DefineCustomIntVariable(
         "plivo.authenticated_hourly_quota",
         "Messages the role authenticated may enqueue per JWT subject per hour (0: no limit).",
         "Only superusers can change it, so that a signed-in user cannot raise its own.",

@@ -25,6 +25,8 @@ struct Settings {
     int retry_base_ms;
     int retry_cap_ms;
     int settle_delay_ms;  // wait before settling an unknown outcome through the list API
+    int list_requests_per_minute;   // Plivo's list API limit (20 a minute)
+    int settle_clock_tolerance_ms;  // the list window's margin for clock differences
     char* event_cause;    // transaction-local; see plivo.message_events
     int authenticated_hourly_quota;  // messages per JWT subject per hour; 0: no limit
     int retention_minutes;           // the worker purges final messages older than this; 0: never

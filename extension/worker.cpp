@@ -149,7 +149,9 @@ std::string copy_and_free(char* value) {
 
 // Claims due messages: FOR UPDATE SKIP LOCKED, a lease, and the attempt counted. A message
 // waits while another of the same sender, recipient and type is open (one at a time, see
-// message_logs_open_idx); one whose own outcome is open waits only for a send in flight.
+// message_logs_open_idx). One whose own outcome is open is never claimed: settling takes
+// it from the backlog (kUnsettledBacklogSql), and its next_attempt_at is 'infinity' until
+// then (one that an older version left due is skipped here all the same).
 // Of several due together for one pair only the earliest is taken; the others stay
 // queued, and the next claim skips them while it is open.
 // The rival check is a LATERAL probe of one pair's entries in message_logs_open_idx per
@@ -174,7 +176,7 @@ std::string copy_and_free(char* value) {
     "        AND o.id <> m.id AND (o.status = 'sending' OR m.unsettled_since IS NULL)"      \
     "      LIMIT 1) rival ON true"                                                          \
     "  WHERE m.status IN ('queued', 'retrying') AND m.next_attempt_at <= pg_catalog.now()" \
-    "    AND rival.found IS NULL"                                                           \
+    "    AND m.unsettled_since IS NULL AND rival.found IS NULL"                             \
     "  ORDER BY m.next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED),"
 #define PLIVO_CLAIM_SET                                                                     \
     " UPDATE plivo.message_logs m SET status = 'sending', attempts = m.attempts + 1,"       \
@@ -254,7 +256,7 @@ constexpr const char* kClaimBefore030Sql =
 // read for 256 rows in a 50,000-message run).
 // `costs` and `cost_columns`: what Plivo charged, from a settled record, where the
 // schema (0.3.0) has the columns for it.
-#define PLIVO_APPLY_UPDATES(costs, cost_columns)                                            \
+#define PLIVO_APPLY_UPDATES(costs, cost_columns, which)                                     \
     "UPDATE plivo.message_logs m SET"                                                       \
     "  status = u.status,"                                                                  \
     "  attempts = CASE WHEN u.not_attempted THEN m.attempts - 1 ELSE m.attempts END,"       \
@@ -265,7 +267,8 @@ constexpr const char* kClaimBefore030Sql =
     "  last_error = CASE WHEN u.clear_last_error THEN NULL"                                 \
     "                    ELSE coalesce(u.last_error, m.last_error) END,"                    \
     "  last_http_status = coalesce(u.last_http_status, m.last_http_status),"                \
-    "  next_attempt_at = coalesce(u.next_attempt_at, m.next_attempt_at),"                   \
+    "  next_attempt_at = CASE WHEN u.await_settlement THEN 'infinity'::timestamptz"         \
+    "                         ELSE coalesce(u.next_attempt_at, m.next_attempt_at) END,"     \
     "  unsettled_since = CASE WHEN u.clear_unsettled THEN NULL"                             \
     "                         ELSE coalesce(u.unsettled_since, m.unsettled_since) END,"     \
     "  lease_expires_at = NULL"                                                             \
@@ -273,28 +276,54 @@ constexpr const char* kClaimBefore030Sql =
     "   plivo_message_uuid text, sender text, plivo_status_info jsonb, error_code text,"    \
     "   last_error text, clear_last_error boolean, last_http_status integer,"               \
     "   next_attempt_at timestamptz, unsettled_since timestamptz, clear_unsettled boolean," \
-    "   not_attempted boolean" cost_columns ")"                                             \
-    " WHERE m.id = u.id AND m.id = ANY ($3::uuid[]) AND m.status = $2"
-constexpr const char* kApplyUpdatesSql = PLIVO_APPLY_UPDATES(
-    "  units = coalesce(u.units, m.units), total_rate = coalesce(u.total_rate, m.total_rate),"
-    "  total_amount = coalesce(u.total_amount, m.total_amount),",
-    ", units integer, total_rate numeric, total_amount numeric");
-constexpr const char* kApplyUpdatesBefore030Sql = PLIVO_APPLY_UPDATES("", "");
+    "   not_attempted boolean, await_settlement boolean, settle_guard timestamptz"           \
+    cost_columns ")"                                                                        \
+    " WHERE m.id = u.id AND m.id = ANY ($3::uuid[]) AND " which
+#define PLIVO_COSTS                                                                         \
+    "  units = coalesce(u.units, m.units), total_rate = coalesce(u.total_rate, m.total_rate),"\
+    "  total_amount = coalesce(u.total_amount, m.total_amount),"
+#define PLIVO_COST_COLUMNS ", units integer, total_rate numeric, total_amount numeric"
+// Claimed rows: still in the attempt this worker claimed ($2 = 'sending').
+#define PLIVO_CLAIMED "m.status = $2"
+// Rows settling decided, which are not claimed: only while still unsettled since the
+// attempt the backlog showed ($2 = 'retrying'); a row changed meanwhile is left alone.
+#define PLIVO_STILL_UNSETTLED                                                               \
+    "m.status IN ('queued', $2) AND m.unsettled_since = u.settle_guard"
+constexpr const char* kApplyUpdatesSql =
+    PLIVO_APPLY_UPDATES(PLIVO_COSTS, PLIVO_COST_COLUMNS, PLIVO_CLAIMED);
+constexpr const char* kApplyUpdatesBefore030Sql = PLIVO_APPLY_UPDATES("", "", PLIVO_CLAIMED);
+constexpr const char* kApplySettledSql =
+    PLIVO_APPLY_UPDATES(PLIVO_COSTS, PLIVO_COST_COLUMNS, PLIVO_STILL_UNSETTLED);
+constexpr const char* kApplySettledBefore030Sql =
+    PLIVO_APPLY_UPDATES("", "", PLIVO_STILL_UNSETTLED);
+
+// Messages whose outcome is unknown, oldest first, once their attempt is older than $1
+// ms (DispatchEngine::settle_cutoff): settling's backlog. Read, not claimed. The
+// condition of message_logs_open_idx is repeated so that the index serves it.
+#define PLIVO_UNSETTLED_BACKLOG(sender_of, via_powerpack)                                   \
+    "SELECT m.id::text, m.unsettled_since::text, " sender_of("m") ", " via_powerpack ","   \
+    "  m.recipient, m.message_type, pg_catalog.date_part('epoch', m.unsettled_since),"     \
+    "  m.plivo_message_uuid"                                                                \
+    " FROM plivo.message_logs m"                                                            \
+    " WHERE " PLIVO_OUTCOME_OPEN("m") " AND m.status IN ('queued', 'retrying')"             \
+    "   AND m.unsettled_since IS NOT NULL"                                                  \
+    "   AND m.unsettled_since <= pg_catalog.clock_timestamp() - $1 * interval '1 millisecond'"\
+    " ORDER BY m.unsettled_since, m.id LIMIT $2"
 
 // Attempts whose lease ran out were interrupted (a crash): their outcome is unknown.
 // On start-up every 'sending' row is such an orphan — there is only one worker.
 constexpr const char* kRecoverLeasesSql =
     "UPDATE plivo.message_logs SET status = 'retrying', lease_expires_at = NULL,"
     "  unsettled_since = coalesce(unsettled_since, last_attempt_at, pg_catalog.now()),"
-    "  next_attempt_at = coalesce(unsettled_since, last_attempt_at, pg_catalog.now())"
-    "                    + $2 * interval '1 millisecond',"
+    "  next_attempt_at = 'infinity',"
     "  last_error = 'attempt interrupted (worker or server stopped); its outcome is settled "
     "with Plivo before any resend'"
     " WHERE status = 'sending' AND ($1 OR lease_expires_at < pg_catalog.now())";
 
 constexpr const char* kNextDueSql =
     "SELECT pg_catalog.date_part('epoch', min(next_attempt_at) - pg_catalog.clock_timestamp())"
-    " FROM plivo.message_logs WHERE status IN ('queued', 'retrying')";
+    " FROM plivo.message_logs WHERE status IN ('queued', 'retrying')"
+    "   AND next_attempt_at < 'infinity'";  // waiting to be settled: not due by the clock
 
 // Taken exclusively while recording uuids; handle_status_callback() takes it shared.
 constexpr const char* kReportLockSql = "SELECT pg_catalog.pg_advisory_xact_lock(1886152054, 1)";
@@ -312,6 +341,10 @@ constexpr const char* kOwnedUuidsSql =
     " WHERE o.recipient = $1 AND " sender_of("o") " = $2 AND o.message_type = $3"           \
     "   AND o.id <> $4::uuid AND " PLIVO_OUTCOME_OPEN("o") " AND o.unsettled_since IS NOT NULL"
 constexpr const char* kUnsettledRivalsSql = PLIVO_UNSETTLED_RIVALS(PLIVO_PAIR_SENDER);
+constexpr const char* kUnsettledBacklogSql =
+    PLIVO_UNSETTLED_BACKLOG(PLIVO_PAIR_SENDER, "m.powerpack_uuid IS NOT NULL");
+constexpr const char* kUnsettledBacklogBefore030Sql =
+    PLIVO_UNSETTLED_BACKLOG(PLIVO_SENDER_BEFORE_030, "false");
 constexpr const char* kUnsettledRivalsBefore030Sql =
     PLIVO_UNSETTLED_RIVALS(PLIVO_SENDER_BEFORE_030);
 
@@ -328,6 +361,8 @@ struct Plans {
     SPIPlanPtr next_due = nullptr;
     SPIPlanPtr owned_uuids = nullptr;
     SPIPlanPtr unsettled_rivals = nullptr;
+    SPIPlanPtr apply_settled = nullptr;
+    SPIPlanPtr unsettled_backlog = nullptr;
     SPIPlanPtr early_reports = nullptr;
     SPIPlanPtr report_lock = nullptr;
 };
@@ -338,7 +373,8 @@ void forget_plans() {
     // dropped) start afresh. Freeing a kept plan is safe outside SPI.
     for (SPIPlanPtr* plan : {&plans.claim, &plans.apply_updates, &plans.recover, &plans.next_due,
                              &plans.owned_uuids, &plans.unsettled_rivals, &plans.early_reports,
-                             &plans.report_lock}) {
+                             &plans.report_lock, &plans.apply_settled,
+                             &plans.unsettled_backlog}) {
         if (*plan) SPI_freeplan(*plan);
         *plan = nullptr;
     }
@@ -392,24 +428,32 @@ Datum text_array(const std::vector<std::string>& strings) {
 struct StepInput {
     std::string updates_json;  // empty: none
     std::vector<std::string> updated_ids;     // the rows these updates are for
+    std::string settled_json;  // settling's updates (rows not claimed); empty: none
+    std::vector<std::string> settled_ids;
     std::vector<std::string> recorded_uuids;  // uuids these updates record
     std::vector<plivo::SettleCheck> settle_checks;
     std::size_t claim_limit = 0;
+    std::size_t backlog_limit = 0;  // unsettled rows to read for settling (0: none)
+    long backlog_cutoff_ms = 0;
     bool recover_leases = false;
     bool recover_all = false;
 };
 
 // The engine's outcomes as one step writes them back.
 void add_updates(StepInput& input, const std::vector<plivo::RowUpdate>& updates) {
-    input.updates_json = plivo::row_updates_json(updates);
+    std::vector<plivo::RowUpdate> claimed, settled;
     for (const plivo::RowUpdate& update : updates) {
-        input.updated_ids.push_back(update.id);
+        (update.settle_guard ? settled : claimed).push_back(update);
+        (update.settle_guard ? input.settled_ids : input.updated_ids).push_back(update.id);
         if (update.plivo_message_uuid) input.recorded_uuids.push_back(*update.plivo_message_uuid);
     }
+    if (!claimed.empty()) input.updates_json = plivo::row_updates_json(claimed);
+    if (!settled.empty()) input.settled_json = plivo::row_updates_json(settled);
 }
 
 struct StepOutput {
     std::vector<plivo::ClaimedMessage> claimed;
+    std::vector<plivo::UnsettledMessage> unsettled;  // the backlog, when asked for
     std::vector<std::pair<std::string, plivo::SettleAnswer>> settle_answers;
     std::optional<double> next_due_seconds;
     uint64 recovered = 0;
@@ -458,6 +502,22 @@ plivo::ClaimedMessage claimed_from_row(uint64 row) {
     return message;
 }
 
+plivo::UnsettledMessage unsettled_from_row(uint64 row) {
+    plivo::UnsettledMessage message;
+    message.id = result_text(row, 1).value_or("");
+    message.guard = result_text(row, 2).value_or("");
+    message.sender = result_text(row, 3).value_or("");
+    message.via_powerpack = result_text(row, 4) == std::optional<std::string>("t");
+    message.recipient = result_text(row, 5).value_or("");
+    message.type = result_text(row, 6) == std::optional<std::string>("mms") ? plivo::MessageType::Mms
+                                                                            : plivo::MessageType::Sms;
+    double epoch = std::strtod(result_text(row, 7).value_or("0").c_str(), nullptr);
+    message.unsettled_since = plivo::SystemTime(std::chrono::duration_cast<plivo::SystemTime::duration>(
+        std::chrono::duration<double>(epoch)));
+    message.known_uuid = result_text(row, 8);
+    return message;
+}
+
 // Runs one short transaction: write back outcomes, answer settle checks, recover
 // expired leases, claim new work. Commits before any of the claimed rows is sent.
 StepOutput run_step(const StepInput& input) {
@@ -477,7 +537,8 @@ StepOutput run_step(const StepInput& input) {
         Oid schema = get_namespace_oid("plivo", true);
         bool is_030 = OidIsValid(schema) && OidIsValid(get_relname_relid("opt_outs", schema));
         if (is_030 != plans.schema_030) {
-            for (SPIPlanPtr* plan : {&plans.claim, &plans.unsettled_rivals, &plans.apply_updates}) {
+            for (SPIPlanPtr* plan : {&plans.claim, &plans.unsettled_rivals, &plans.apply_updates,
+                                     &plans.apply_settled, &plans.unsettled_backlog}) {
                 if (*plan) SPI_freeplan(*plan);
                 *plan = nullptr;
             }
@@ -508,6 +569,22 @@ StepOutput run_step(const StepInput& input) {
                              types),
                 values, nullptr, false, 0);
             if (rc != SPI_OK_UPDATE) elog(ERROR, "pg_plivo: recording outcomes failed: %d", rc);
+        });
+    }
+    if (!input.settled_json.empty()) {
+        const std::string& json = input.settled_json;
+        const std::vector<std::string>& ids = input.settled_ids;
+        pg_call([&] {
+            Oid types[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
+            set_event_cause("plivo_answer");
+            Datum values[3] = {PointerGetDatum(cstring_to_text_with_len(json.data(), json.size())),
+                               CStringGetTextDatum("retrying"), text_array(ids)};
+            int rc = SPI_execute_plan(
+                prepare_once(plans.apply_settled,
+                             plans.schema_030 ? kApplySettledSql : kApplySettledBefore030Sql, 3,
+                             types),
+                values, nullptr, false, 0);
+            if (rc != SPI_OK_UPDATE) elog(ERROR, "pg_plivo: recording settled outcomes failed: %d", rc);
         });
     }
     if (!input.recorded_uuids.empty()) {
@@ -558,15 +635,33 @@ StepOutput run_step(const StepInput& input) {
     if (input.recover_leases) {
         bool all = input.recover_all;
         output.recovered = pg_call([&] {
-            Oid types[2] = {BOOLOID, INT4OID};
+            Oid types[1] = {BOOLOID};
             set_event_cause("lease_recovery");
-            Datum values[2] = {BoolGetDatum(all), Int32GetDatum(settings.settle_delay_ms)};
-            int rc = SPI_execute_plan(prepare_once(plans.recover, kRecoverLeasesSql, 2, types,
+            Datum values[1] = {BoolGetDatum(all)};
+            int rc = SPI_execute_plan(prepare_once(plans.recover, kRecoverLeasesSql, 1, types,
                                                     PlanKind::PerExecution),
                                       values, nullptr, false, 0);
             if (rc != SPI_OK_UPDATE) elog(ERROR, "pg_plivo: lease recovery failed: %d", rc);
             return SPI_processed;
         });
+    }
+
+    if (input.backlog_limit > 0) {
+        uint64 rows = pg_call([&] {
+            Oid types[2] = {INT4OID, INT4OID};
+            Datum values[2] = {
+                Int32GetDatum(static_cast<int32>(std::min<long>(input.backlog_cutoff_ms, INT32_MAX))),
+                Int32GetDatum(static_cast<int32>(input.backlog_limit))};
+            int rc = SPI_execute_plan(
+                prepare_once(plans.unsettled_backlog,
+                             plans.schema_030 ? kUnsettledBacklogSql : kUnsettledBacklogBefore030Sql,
+                             2, types),
+                values, nullptr, false, 0);
+            if (rc != SPI_OK_SELECT) elog(ERROR, "pg_plivo: reading the unsettled backlog failed: %d", rc);
+            return SPI_processed;
+        });
+        output.unsettled.reserve(rows);
+        for (uint64 row = 0; row < rows; ++row) output.unsettled.push_back(unsettled_from_row(row));
     }
 
     if (input.claim_limit > 0) {
@@ -771,6 +866,8 @@ plivo::EngineConfig engine_config(const Credentials& credentials) {
         config.limits.sender_rates.clear();
     }
     config.settle_delay = std::chrono::milliseconds(settings.settle_delay_ms);
+    config.list_requests_per_minute = settings.list_requests_per_minute;
+    config.settle_clock_tolerance = std::chrono::milliseconds(settings.settle_clock_tolerance_ms);
     config.media.enabled = settings.media_preflight;
     config.media.allow_private_addresses = settings.media_allow_private;
     if (settings.callback_url && settings.callback_url[0]) {
@@ -893,23 +990,32 @@ void run_dispatcher() {
              (capacity >= std::max<std::size_t>(1, gather / 4) && !pending_updates.empty() &&
               now - oldest_pending >= kClaimGather) ||
              now - last_step >= kMaxWriteDelay);
-        if (write_now || (claim_now && !pending_updates.empty())) {
+        // Settling reads its backlog (it goes on while paused: it sends nothing). Decisions
+        // not yet written go first, so that the backlog does not bring those rows again.
+        const std::size_t backlog = can_send ? engine->settle_backlog_wanted(now) : 0;
+        if (write_now || ((claim_now || backlog > 0) && !pending_updates.empty())) {
             add_updates(input, pending_updates);
         }
         if (claim_now) input.claim_limit = capacity;
+        if (backlog > 0) {
+            input.backlog_limit = backlog;
+            input.backlog_cutoff_ms = engine->settle_cutoff().count();
+        }
         input.recover_leases = housekeeping || first_recovery;
         input.recover_all = first_recovery;
 
-        bool work = !input.updates_json.empty() || !input.settle_checks.empty() ||
-                    input.claim_limit > 0 || input.recover_leases;
+        bool work = !input.updates_json.empty() || !input.settled_json.empty() ||
+                    !input.settle_checks.empty() || input.claim_limit > 0 ||
+                    input.backlog_limit > 0 || input.recover_leases;
         if (work) {
             try {
                 StepOutput output = run_step(input);
                 last_step = now;
-                if (!input.updates_json.empty()) {
+                if (!input.updates_json.empty() || !input.settled_json.empty()) {
                     engine->uuids_recorded(pending_updates);
                     pending_updates.clear();
                 }
+                if (input.backlog_limit > 0) engine->add_unsettled(std::move(output.unsettled), now);
                 for (auto& [id, answer] : output.settle_answers)
                     engine->resolve_settle_check(id, answer, now);
                 if (input.recover_leases) {

@@ -41,7 +41,8 @@ COMMENT ON COLUMN plivo.message_logs.status IS
 COMMENT ON COLUMN plivo.message_logs.sender IS 'Sender number in E.164 (defaults to plivo.sender_number); through a Powerpack NULL until Plivo names the number it used (delivery report or settling)';
 COMMENT ON COLUMN plivo.message_logs.powerpack_uuid IS
     'Plivo Powerpack the message is sent through instead of a sender number (powerpack_uuid, never src): Plivo picks the number from its pool; defaults to plivo.powerpack_uuid when neither is given';
-COMMENT ON COLUMN plivo.message_logs.next_attempt_at IS 'When the dispatcher may take it (up): send_at for a scheduled message, later after a failed attempt';
+COMMENT ON COLUMN plivo.message_logs.next_attempt_at IS 'When the dispatcher may take it (up): send_at for a scheduled message, later after a failed attempt; infinity while its outcome waits to be settled (unsettled_since)';
+COMMENT ON COLUMN plivo.message_logs.unsettled_since IS 'Set when an attempt may have reached Plivo without a known answer: the dispatcher looks the message up in Plivo (oldest first) and sends it again only if Plivo has no such message';
 COMMENT ON COLUMN plivo.message_logs.send_at IS
     'When to send (a scheduled message): the message stays queued with next_attempt_at = send_at, and plivo.cancel_message() can cancel it until the dispatcher claims it; NULL: at once';
 COMMENT ON COLUMN plivo.message_logs.valid_for IS
@@ -1235,3 +1236,59 @@ BEGIN
     END IF;
 END
 $grants$;
+
+-- Settling in batches (issue: list API limits): rows waiting to be settled are not due
+-- by the clock; queue_health counts them apart and shows the oldest.
+CREATE OR REPLACE VIEW plivo.queue_health WITH (security_invoker = true) AS
+SELECT waiting.queued_due,
+       waiting.scheduled,
+       waiting.oldest_due_age,
+       leased.in_flight,
+       waiting.retrying,
+       waiting.unsettled + leased.unsettled AS unsettled,
+       recent.failed_last_hour,
+       recent.sent_last_hour,
+       w.preloaded AS worker_preloaded,
+       w.running AS worker_running,
+       w.paused AS worker_paused,
+       w.pid AS worker_pid,
+       w.started_at AS worker_started_at,
+       w.heartbeat_at AS worker_heartbeat_at,
+       pg_catalog.clock_timestamp() - w.heartbeat_at AS worker_heartbeat_age,
+       waiting.oldest_unsettled_age
+FROM (SELECT count(*) FILTER (WHERE m.unsettled_since IS NULL
+                                AND m.next_attempt_at <= pg_catalog.now()) AS queued_due,
+             count(*) FILTER (WHERE m.unsettled_since IS NULL
+                                AND m.next_attempt_at > pg_catalog.now()) AS scheduled,
+             pg_catalog.now() - min(m.next_attempt_at) FILTER (
+                 WHERE m.unsettled_since IS NULL
+                   AND m.next_attempt_at <= pg_catalog.now()) AS oldest_due_age,
+             count(*) FILTER (WHERE m.status = 'retrying') AS retrying,
+             count(*) FILTER (WHERE m.unsettled_since IS NOT NULL) AS unsettled,
+             pg_catalog.now() - min(m.unsettled_since) AS oldest_unsettled_age
+      FROM plivo.message_logs m
+      WHERE m.status IN ('queued', 'retrying')) waiting,
+     (SELECT count(*) AS in_flight,
+             count(*) FILTER (WHERE m.unsettled_since IS NOT NULL) AS unsettled
+      FROM plivo.message_logs m
+      WHERE m.status = 'sending') leased,
+     (SELECT count(DISTINCT e.message_id) FILTER (WHERE e.new_status = 'failed') AS failed_last_hour,
+             count(DISTINCT e.message_id) FILTER (WHERE e.new_status = 'sent') AS sent_last_hour
+      FROM plivo.message_events e
+      WHERE e.created_at >= pg_catalog.now() - interval '1 hour'
+        AND e.new_status IN ('failed', 'sent')) recent,
+     plivo.worker_status() w;
+
+COMMENT ON VIEW plivo.queue_health IS
+    'One row: the queue (due, scheduled, age of the oldest due message, in flight, retrying, unsettled and the age of the oldest of them), messages that became failed or sent in the last hour, and the dispatcher worker';
+COMMENT ON COLUMN plivo.queue_health.queued_due IS 'queued or retrying messages whose next_attempt_at has come (not those waiting to be settled)';
+COMMENT ON COLUMN plivo.queue_health.scheduled IS 'queued or retrying messages whose next_attempt_at is in the future (not those waiting to be settled)';
+COMMENT ON COLUMN plivo.queue_health.oldest_due_age IS 'how long the longest-waiting due message has been due (NULL when none)';
+COMMENT ON COLUMN plivo.queue_health.in_flight IS 'messages in status sending (claimed for an attempt)';
+COMMENT ON COLUMN plivo.queue_health.retrying IS 'messages in status retrying, due or not';
+COMMENT ON COLUMN plivo.queue_health.unsettled IS 'messages not yet final whose last attempt may have reached Plivo (unsettled_since is set): waiting to be settled with Plivo, oldest first within its list API''s limit, and never resent before';
+COMMENT ON COLUMN plivo.queue_health.oldest_unsettled_age IS 'how long ago the uncertain attempt of the oldest message waiting to be settled started (NULL when none)';
+COMMENT ON COLUMN plivo.queue_health.failed_last_hour IS 'messages that became failed in the last hour (from plivo.message_events)';
+COMMENT ON COLUMN plivo.queue_health.sent_last_hour IS 'messages Plivo accepted (became sent) in the last hour (from plivo.message_events)';
+COMMENT ON COLUMN plivo.queue_health.worker_paused IS 'true while plivo.paused holds the worker back from starting new attempts (NULL when no worker runs)';
+COMMENT ON COLUMN plivo.queue_health.worker_heartbeat_age IS 'time since the worker''s last heartbeat (by the clock, not the transaction start); a large value means it is stuck';

@@ -106,9 +106,9 @@ COMMENT ON COLUMN plivo.message_logs.idempotency_key IS 'Caller''s key: the same
 COMMENT ON COLUMN plivo.message_logs.created_by IS 'JWT subject of the caller (request.jwt.claims ->> ''sub''), when it came through PostgREST';
 COMMENT ON COLUMN plivo.message_logs.created_by_role IS 'Database role that enqueued the message';
 COMMENT ON COLUMN plivo.message_logs.attempts IS 'Requests made to Plivo for this message so far';
-COMMENT ON COLUMN plivo.message_logs.next_attempt_at IS 'When the dispatcher may take it (up): send_at for a scheduled message, later after a failed attempt';
+COMMENT ON COLUMN plivo.message_logs.next_attempt_at IS 'When the dispatcher may take it (up): send_at for a scheduled message, later after a failed attempt; infinity while its outcome waits to be settled (unsettled_since)';
 COMMENT ON COLUMN plivo.message_logs.lease_expires_at IS 'While sending: until when the current attempt holds the message';
-COMMENT ON COLUMN plivo.message_logs.unsettled_since IS 'Set when an attempt may have reached Plivo without a known answer: the next attempt first looks the message up in Plivo';
+COMMENT ON COLUMN plivo.message_logs.unsettled_since IS 'Set when an attempt may have reached Plivo without a known answer: the dispatcher looks the message up in Plivo (oldest first) and sends it again only if Plivo has no such message';
 COMMENT ON COLUMN plivo.message_logs.last_error IS 'Why the last attempt did not succeed';
 COMMENT ON COLUMN plivo.message_logs.last_http_status IS 'HTTP status of Plivo''s last answer';
 COMMENT ON COLUMN plivo.message_logs.consent_override IS

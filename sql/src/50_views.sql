@@ -71,13 +71,18 @@ SELECT waiting.queued_due,
        w.pid AS worker_pid,
        w.started_at AS worker_started_at,
        w.heartbeat_at AS worker_heartbeat_at,
-       pg_catalog.clock_timestamp() - w.heartbeat_at AS worker_heartbeat_age
-FROM (SELECT count(*) FILTER (WHERE m.next_attempt_at <= pg_catalog.now()) AS queued_due,
-             count(*) FILTER (WHERE m.next_attempt_at > pg_catalog.now()) AS scheduled,
+       pg_catalog.clock_timestamp() - w.heartbeat_at AS worker_heartbeat_age,
+       waiting.oldest_unsettled_age
+FROM (SELECT count(*) FILTER (WHERE m.unsettled_since IS NULL
+                                AND m.next_attempt_at <= pg_catalog.now()) AS queued_due,
+             count(*) FILTER (WHERE m.unsettled_since IS NULL
+                                AND m.next_attempt_at > pg_catalog.now()) AS scheduled,
              pg_catalog.now() - min(m.next_attempt_at) FILTER (
-                 WHERE m.next_attempt_at <= pg_catalog.now()) AS oldest_due_age,
+                 WHERE m.unsettled_since IS NULL
+                   AND m.next_attempt_at <= pg_catalog.now()) AS oldest_due_age,
              count(*) FILTER (WHERE m.status = 'retrying') AS retrying,
-             count(*) FILTER (WHERE m.unsettled_since IS NOT NULL) AS unsettled
+             count(*) FILTER (WHERE m.unsettled_since IS NOT NULL) AS unsettled,
+             pg_catalog.now() - min(m.unsettled_since) AS oldest_unsettled_age
       FROM plivo.message_logs m
       WHERE m.status IN ('queued', 'retrying')) waiting,
      (SELECT count(*) AS in_flight,
@@ -92,13 +97,14 @@ FROM (SELECT count(*) FILTER (WHERE m.next_attempt_at <= pg_catalog.now()) AS qu
      plivo.worker_status() w;
 
 COMMENT ON VIEW plivo.queue_health IS
-    'One row: the queue (due, scheduled, age of the oldest due message, in flight, retrying, unsettled), messages that became failed or sent in the last hour, and the dispatcher worker';
-COMMENT ON COLUMN plivo.queue_health.queued_due IS 'queued or retrying messages whose next_attempt_at has come';
-COMMENT ON COLUMN plivo.queue_health.scheduled IS 'queued or retrying messages whose next_attempt_at is in the future';
+    'One row: the queue (due, scheduled, age of the oldest due message, in flight, retrying, unsettled and the age of the oldest of them), messages that became failed or sent in the last hour, and the dispatcher worker';
+COMMENT ON COLUMN plivo.queue_health.queued_due IS 'queued or retrying messages whose next_attempt_at has come (not those waiting to be settled)';
+COMMENT ON COLUMN plivo.queue_health.scheduled IS 'queued or retrying messages whose next_attempt_at is in the future (not those waiting to be settled)';
 COMMENT ON COLUMN plivo.queue_health.oldest_due_age IS 'how long the longest-waiting due message has been due (NULL when none)';
 COMMENT ON COLUMN plivo.queue_health.in_flight IS 'messages in status sending (claimed for an attempt)';
 COMMENT ON COLUMN plivo.queue_health.retrying IS 'messages in status retrying, due or not';
-COMMENT ON COLUMN plivo.queue_health.unsettled IS 'messages not yet final whose last attempt may have reached Plivo (unsettled_since is set): looked up in Plivo before any resend';
+COMMENT ON COLUMN plivo.queue_health.unsettled IS 'messages not yet final whose last attempt may have reached Plivo (unsettled_since is set): waiting to be settled with Plivo, oldest first within its list API''s limit, and never resent before';
+COMMENT ON COLUMN plivo.queue_health.oldest_unsettled_age IS 'how long ago the uncertain attempt of the oldest message waiting to be settled started (NULL when none)';
 COMMENT ON COLUMN plivo.queue_health.failed_last_hour IS 'messages that became failed in the last hour (from plivo.message_events)';
 COMMENT ON COLUMN plivo.queue_health.sent_last_hour IS 'messages Plivo accepted (became sent) in the last hour (from plivo.message_events)';
 COMMENT ON COLUMN plivo.queue_health.worker_paused IS 'true while plivo.paused holds the worker back from starting new attempts (NULL when no worker runs)';

@@ -89,6 +89,8 @@ public:
         server_.Get(kPath, [this](const httplib::Request& q, httplib::Response& r) {
             serve(q, r, get_);
         });
+        server_.Get(std::string(kPath) + "([^/]+)/",
+                    [this](const httplib::Request& q, httplib::Response& r) { serve(q, r, get_); });
         port_ = server_.bind_to_any_port("127.0.0.1");
         if (port_ <= 0) throw std::runtime_error("bind_to_any_port failed");
         thread_ = std::thread([this] { server_.listen_after_bind(); });
@@ -197,6 +199,7 @@ protected:
         c.limits.account_rate = 100;
         c.limits.account_burst = 100;
         c.settle_delay = 300ms;
+        c.list_requests_per_minute = 6000;  // tests of the list's own limit set theirs
         c.default_callback_url = "https://cb.example.com/default";
         c.random = [] { return 0.5; };
         // Media pre-flight has its own tests (test_media_check_engine.cpp); here an MMS's
@@ -226,6 +229,23 @@ protected:
             EXPECT_TRUE(claimed_.insert(m.id).second) << "claimed twice: " << m.id;
         }
         engine_->add_claimed(std::move(messages), SteadyClock::now());
+    }
+
+    static UnsettledMessage unsettled_message(const std::string& id, SystemClock::time_point since,
+                                              const std::string& recipient = kRecipient) {
+        UnsettledMessage m;
+        m.id = id;
+        m.guard = "guard-" + id;
+        m.sender = kSender;
+        m.recipient = recipient;
+        m.unsettled_since = since;
+        return m;
+    }
+
+    // The worker's backlog: each message is expected to end in one update too.
+    void add_unsettled(std::vector<UnsettledMessage> backlog) {
+        for (const UnsettledMessage& m : backlog) claimed_.insert(m.id);
+        engine_->add_unsettled(std::move(backlog), SteadyClock::now());
     }
 
     // Takes updates and settle checks as the worker would; answers checks with owned_.
@@ -314,20 +334,16 @@ protected:
             r.set_content(FakePlivo::list_body({listed("u-14155550111", since + 1s)}, false),
                           "application/json");
         });
-        ClaimedMessage m1 = message("m1");
-        m1.unsettled_since = since;
-        add({m1});
+        add_unsettled({unsettled_message("m1", since)});
         return run_until_updated(2);
     }
 
     // A fresh engine given one message, m1, whose earlier attempt (at `since`) has an
     // unknown outcome; runs until m1 has its update.
-    bool settle_m1(SystemClock::time_point since) {
+    bool settle_m1(SystemClock::time_point since, std::chrono::milliseconds timeout = 5000ms) {
         engine(config());
-        ClaimedMessage m = message("m1");
-        m.unsettled_since = since;
-        add({m});
-        return run_until_updated(1);
+        add_unsettled({unsettled_message("m1", since)});
+        return run_until_updated(1, timeout);
     }
 
     const RowUpdate& update(const std::string& id) {
@@ -496,9 +512,9 @@ TEST_F(DispatchEngineTest, ServerErrorAfterReadingLeavesTheOutcomeUnsettled) {
     EXPECT_GE(*u.unsettled_since, before);
     EXPECT_LE(*u.unsettled_since, after);
     EXPECT_FALSE(u.clear_unsettled);
-    ASSERT_TRUE(u.next_attempt_at);
-    // The backoff (50 ms here) is shorter than the settle delay: the settle delay wins.
-    EXPECT_GE(*u.next_attempt_at - *u.unsettled_since, 300ms);
+    // Not claimed again until settled from the backlog.
+    EXPECT_TRUE(u.await_settlement);
+    EXPECT_FALSE(u.plivo_message_uuid);
     EXPECT_EQ(u.last_http_status, 500);
     EXPECT_EQ(plivo_.posts(), 1u);
 }
@@ -562,7 +578,15 @@ TEST_F(DispatchEngineTest, InvalidStoredMessageFailsWithoutARequest) {
 
 // --- settling -----------------------------------------------------------------------
 
-TEST_F(DispatchEngineTest, SettleTooEarlyWaitsWithoutAskingPlivo) {
+TEST_F(DispatchEngineTest, SettleCutoffCoversTheListsLagAndTheAttemptsWindow) {
+    EngineConfig c = config();  // settle_delay 300 ms, request_timeout 3 s, tolerance 10 s
+    EXPECT_EQ(engine(c).settle_cutoff(), 14000ms);
+    c.settle_delay = 60s;
+    EXPECT_EQ(engine(c).settle_cutoff(), 60000ms);
+}
+
+TEST_F(DispatchEngineTest, ClaimedUnsettledMessageGoesBackToWaitForSettling) {
+    // The claim never hands one over; an older worker's claim could: it is not sent.
     engine(config());
     ClaimedMessage m = message("m1");
     m.unsettled_since = SystemClock::now() - 100ms;
@@ -570,9 +594,12 @@ TEST_F(DispatchEngineTest, SettleTooEarlyWaitsWithoutAskingPlivo) {
     ASSERT_TRUE(run_until_updated(1));
     const RowUpdate& u = update("m1");
     EXPECT_EQ(u.status, "retrying");
-    EXPECT_EQ(u.next_attempt_at, *m.unsettled_since + 300ms);
+    EXPECT_TRUE(u.await_settlement);
+    EXPECT_TRUE(u.not_attempted);
+    EXPECT_EQ(u.unsettled_since, m.unsettled_since);
     EXPECT_FALSE(u.clear_unsettled);
     EXPECT_EQ(plivo_.posts() + plivo_.gets(), 0u);
+    EXPECT_NE(row_updates_json({u}).find(R"("await_settlement":true)"), std::string::npos);
 }
 
 // The recipient had opted out with Plivo: Plivo accepted the message, then failed it
@@ -633,8 +660,13 @@ TEST_F(DispatchEngineTest, SettleFoundMarksSentWithoutResending) {
 
     std::vector<Seen> gets = plivo_.seen("GET");
     ASSERT_EQ(gets.size(), 1u);
+    // One recipient: listed by its number, as far back as before.
     EXPECT_EQ(gets[0].params["to_number"], "14155550111");
+    EXPECT_EQ(gets[0].params["from_number"], "14155550100");
+    EXPECT_EQ(gets[0].params["message_type"], "sms");
+    EXPECT_EQ(gets[0].params["message_direction"], "outbound");
     EXPECT_EQ(gets[0].params["message_time__gte"], format_plivo_time(since - 5min));
+    EXPECT_EQ(gets[0].params.count("message_time__lte"), 0u);
     EXPECT_EQ(gets[0].params["limit"], "20");
     EXPECT_EQ(gets[0].params["offset"], "0");
     EXPECT_EQ(gets[0].authorization, "Basic " + base64(std::string(kAuthId) + ":" + kToken));
@@ -645,6 +677,7 @@ TEST_F(DispatchEngineTest, SettleFoundMarksSentWithoutResending) {
     const RowUpdate& u = update("m1");
     EXPECT_EQ(u.status, "sent");
     EXPECT_EQ(u.plivo_message_uuid, "found-1");
+    EXPECT_EQ(u.settle_guard, std::optional<std::string>("guard-m1"));
     ASSERT_TRUE(u.status_info_json);
     EXPECT_EQ(json::parse(*u.status_info_json),
               json::parse(R"({"settled":"found","message_state":"delivered","candidates":["found-1"]})"));
@@ -653,20 +686,19 @@ TEST_F(DispatchEngineTest, SettleFoundMarksSentWithoutResending) {
     EXPECT_EQ(plivo_.posts(), 0u);
 }
 
-TEST_F(DispatchEngineTest, SettleNotFoundSendsExactlyOnce) {
-    engine(config());
-    ClaimedMessage m = message("m1");
-    m.unsettled_since = SystemClock::now() - 10s;
-    add({m});
-    ASSERT_TRUE(run_until_updated(1));
-    run_until([] { return false; }, 200ms);
+TEST_F(DispatchEngineTest, SettleNotFoundMakesTheMessageDueAgain) {
+    auto before = SystemClock::now();
+    ASSERT_TRUE(settle_m1(SystemClock::now() - 10s));
     EXPECT_TRUE(checks_.empty());  // no candidate at all: no question for the worker
     EXPECT_EQ(plivo_.gets(), 1u);
-    EXPECT_EQ(plivo_.posts(), 1u);
+    EXPECT_EQ(plivo_.posts(), 0u);  // the claim sends it again, counting the attempt
     const RowUpdate& u = update("m1");
-    EXPECT_EQ(u.status, "sent");
-    EXPECT_EQ(u.plivo_message_uuid, "uuid-14155550111");
+    EXPECT_EQ(u.status, "retrying");
     EXPECT_TRUE(u.clear_unsettled);
+    EXPECT_FALSE(u.await_settlement);
+    ASSERT_TRUE(u.next_attempt_at);
+    EXPECT_GE(*u.next_attempt_at, before);
+    EXPECT_EQ(u.settle_guard, std::optional<std::string>("guard-m1"));
 }
 
 TEST_F(DispatchEngineTest, SettleCandidateOwnedByAnotherRowIsNotOurs) {
@@ -678,17 +710,17 @@ TEST_F(DispatchEngineTest, SettleCandidateOwnedByAnotherRowIsNotOurs) {
     owned_ = [](const SettleCheck&) { return std::set<std::string>{"owned-1"}; };
     ASSERT_TRUE(settle_m1(since));
     ASSERT_EQ(checks_.size(), 1u);
-    EXPECT_EQ(plivo_.posts(), 1u);
-    EXPECT_EQ(update("m1").status, "sent");
-    EXPECT_EQ(update("m1").plivo_message_uuid, "uuid-14155550111");
+    EXPECT_EQ(update("m1").status, "retrying");
+    EXPECT_TRUE(update("m1").clear_unsettled);
+    EXPECT_FALSE(update("m1").plivo_message_uuid);
 }
 
 TEST_F(DispatchEngineTest, UuidGivenToAMessageIsNotSettledOntoAnotherUntilRecorded) {
     // Until m0's update is written, the database cannot say its uuid is owned: the
-    // engine itself keeps m1 from settling onto it, and m1 is sent again instead.
+    // engine itself keeps m1 from settling onto it (m1 is not found: sent again).
     ASSERT_TRUE(settle_m1_onto_m0s_uuid(false));
-    EXPECT_EQ(plivo_.posts(), 2u);
-    EXPECT_EQ(update("m1").status, "sent");
+    EXPECT_EQ(update("m1").status, "retrying");
+    EXPECT_TRUE(update("m1").clear_unsettled);
 }
 
 TEST_F(DispatchEngineTest, RecordedUuidIsLeftToTheDatabase) {
@@ -727,123 +759,212 @@ TEST_F(DispatchEngineTest, SettleAmbiguousTakesTheOldestUnownedAndNeverResends) 
     EXPECT_EQ(plivo_.posts(), 0u);
 }
 
-TEST_F(DispatchEngineTest, SettleReadsTheNextPage) {
+TEST_F(DispatchEngineTest, SettleFollowsNextToTheLastPage) {
     auto since = SystemClock::now() - 10s;
     plivo_.on_get([since](const httplib::Request& q, httplib::Response& r) {
-        bool first = q.get_param_value("offset") == "0";
-        r.set_content(first ? FakePlivo::list_body({listed("x", since, "14155550999")}, true)
-                            : FakePlivo::list_body({listed("page-2", since + 2s)}, false, 20),
+        int offset = std::stoi(q.get_param_value("offset"));
+        bool last = offset == 140;
+        r.set_content(last ? FakePlivo::list_body({listed("page-8", since + 2s)}, false, offset)
+                           : FakePlivo::list_body({listed("x" + std::to_string(offset), since,
+                                                          "14155550999")},
+                                                  true, offset),
                       "application/json");
     });
-    ASSERT_TRUE(settle_m1(since));
+    ASSERT_TRUE(settle_m1(since, 30000ms));
     std::vector<Seen> gets = plivo_.seen("GET");
-    ASSERT_EQ(gets.size(), 2u);
-    EXPECT_EQ(gets[1].params["offset"], "20");
-    EXPECT_EQ(update("m1").plivo_message_uuid, "page-2");
+    ASSERT_EQ(gets.size(), 8u);  // no page limit: every page, through meta.next
+    for (int i = 0; i < 8; ++i) EXPECT_EQ(gets[i].params["offset"], std::to_string(20 * i));
+    EXPECT_EQ(update("m1").plivo_message_uuid, "page-8");
     EXPECT_EQ(plivo_.posts(), 0u);
 }
 
-TEST_F(DispatchEngineTest, SettleStopsAfterFivePagesAndTriesLater) {
+TEST_F(DispatchEngineTest, OneTimeWindowSettlesManyMessagesInFewRequests) {
+    // 30 answers lost in a brown-out, to 30 numbers: one window of two pages, not 30 lists.
+    auto since = SystemClock::now() - 30s;
+    std::vector<json> objects;
+    std::vector<UnsettledMessage> backlog;
+    for (int i = 0; i < 30; ++i) {
+        std::string to = "1415555" + std::to_string(1000 + i);
+        backlog.push_back(unsettled_message("m" + std::to_string(i), since + std::chrono::seconds(i % 10),
+                                            "+" + to));
+        if (i % 3 != 0) objects.push_back(listed("u-" + to, since + std::chrono::seconds(i % 10), "14155550100", to));
+    }
+    objects.push_back(listed("someone-else", since + 2s, "14155550100", "14155559999"));
+    plivo_.on_get([objects](const httplib::Request& q, httplib::Response& r) {
+        std::size_t offset = std::stoul(q.get_param_value("offset"));
+        std::vector<json> page(objects.begin() + std::min(offset, objects.size()),
+                               objects.begin() + std::min(offset + 20, objects.size()));
+        r.set_content(FakePlivo::list_body(page, offset + 20 < objects.size(), static_cast<int>(offset)),
+                      "application/json");
+    });
+    engine(config());
+    add_unsettled(backlog);
+    ASSERT_TRUE(run_until_updated(30, 10000ms));
+    std::vector<Seen> gets = plivo_.seen("GET");
+    ASSERT_EQ(gets.size(), 2u);
+    for (Seen& get : gets) EXPECT_EQ(get.params.count("to_number"), 0u);
+    EXPECT_EQ(gets[0].params["message_direction"], "outbound");
+    EXPECT_EQ(gets[1].params["offset"], "20");  // meta.next, as Plivo wrote it
+    EXPECT_EQ(gets[0].params["message_time__gte"], format_plivo_time(since - 10s));
+    EXPECT_EQ(gets[0].params["message_time__lte"],
+              format_plivo_time(std::chrono::ceil<std::chrono::seconds>(since + 9s + 3s + 10s)));
+    for (int i = 0; i < 30; ++i) {
+        const RowUpdate& u = update("m" + std::to_string(i));
+        std::string to = "1415555" + std::to_string(1000 + i);
+        if (i % 3 == 0) {
+            EXPECT_EQ(u.status, "retrying") << i;  // not listed: due again
+            EXPECT_FALSE(u.plivo_message_uuid) << i;
+        } else {
+            EXPECT_EQ(u.status, "sent") << i;
+            EXPECT_EQ(u.plivo_message_uuid, "u-" + to) << i;
+        }
+        EXPECT_TRUE(u.clear_unsettled) << i;
+    }
+    EXPECT_EQ(plivo_.posts(), 0u);
+}
+
+TEST_F(DispatchEngineTest, ListRequestsKeepToTheirOwnBucket) {
     auto since = SystemClock::now() - 10s;
     plivo_.on_get([since](const httplib::Request& q, httplib::Response& r) {
         int offset = std::stoi(q.get_param_value("offset"));
         r.set_content(FakePlivo::list_body({listed("x" + std::to_string(offset), since, "14155550999")},
-                                           true, offset),
+                                           offset < 60, offset),
                       "application/json");
     });
-    ASSERT_TRUE(settle_m1(since));
+    EngineConfig c = config();
+    c.list_requests_per_minute = 120;  // one every 500 ms, whatever the account allows
+    engine(c);
+    add_unsettled({unsettled_message("m1", since)});
+    ASSERT_TRUE(run_until_updated(1, 10000ms));
     std::vector<Seen> gets = plivo_.seen("GET");
-    ASSERT_EQ(gets.size(), 5u);
-    for (int i = 0; i < 5; ++i) EXPECT_EQ(gets[i].params["offset"], std::to_string(20 * i));
-    const RowUpdate& u = update("m1");
-    EXPECT_EQ(u.status, "retrying");
-    EXPECT_FALSE(u.clear_unsettled);
-    EXPECT_TRUE(u.next_attempt_at);
-    ASSERT_TRUE(u.last_error);
-    EXPECT_NE(u.last_error->find("not every page was read"), std::string::npos) << *u.last_error;
+    ASSERT_EQ(gets.size(), 4u);
+    for (std::size_t i = 1; i < gets.size(); ++i)
+        EXPECT_GE(gets[i].at - gets[i - 1].at, 450ms) << i;
+}
+
+TEST_F(DispatchEngineTest, ListRateLimitSlowsSettlingNeverSending) {
+    auto since = SystemClock::now() - 10s;
+    std::atomic<int> lists{0};
+    plivo_.on_get([since, &lists](const httplib::Request&, httplib::Response& r) {
+        if (lists++ == 0) {
+            r.status = 429;
+            r.set_header("Retry-After", "2");
+            r.set_content(R"({"error":"too many requests"})", "application/json");
+            return;
+        }
+        r.set_content(FakePlivo::list_body({listed("found-1", since + 1s)}, false), "application/json");
+    });
+    engine(config());
+    add_unsettled({unsettled_message("m1", since)});
+    ASSERT_TRUE(run_until([&] { return lists.load() == 1; }));
+    // Right after the list's 429, ten sends go out: the account is not slowed down.
+    for (int i = 0; i < 10; ++i)
+        queue_.push_back(message("s" + std::to_string(i), kSender, "+1415555200" + std::to_string(i)));
+    ASSERT_TRUE(run_until_updated(11, 10000ms));
+    EXPECT_EQ(update("m1").plivo_message_uuid, "found-1");
+    std::vector<Seen> gets = plivo_.seen("GET");
+    std::vector<Seen> posts = plivo_.seen("POST");
+    ASSERT_EQ(gets.size(), 2u);
+    ASSERT_EQ(posts.size(), 10u);
+    for (const Seen& post : posts) EXPECT_LT(post.at, gets[1].at);  // all before the list's retry
+    EXPECT_GE(gets[1].at - gets[0].at, 1900ms);                      // Retry-After honoured
+    EXPECT_EQ(engine_->settle_progress().list_rate_limited, 1u);
+}
+
+TEST_F(DispatchEngineTest, SettleListFailureKeepsTheMessageUnsettledAndTriesAgain) {
+    auto since = SystemClock::now() - 10s;
+    std::atomic<int> lists{0};
+    plivo_.on_get([since, &lists](const httplib::Request&, httplib::Response& r) {
+        if (lists++ == 0) {
+            r.status = 500;
+            r.set_content(R"({"error":"list broken"})", "application/json");
+            return;
+        }
+        r.set_content(FakePlivo::list_body({listed("found-1", since + 1s)}, false), "application/json");
+    });
+    engine(config());
+    add_unsettled({unsettled_message("m1", since)});
+    ASSERT_TRUE(run_until([&] { return lists.load() == 1; }));
+    run_until([] { return false; }, 300ms);
+    EXPECT_TRUE(updates_.empty());  // the row is left as it is: unsettled, never resent
+    EXPECT_NE(engine_->settle_progress().last_error.find("list broken"), std::string::npos);
+    ASSERT_TRUE(run_until_updated(1, 10000ms));
+    EXPECT_EQ(update("m1").plivo_message_uuid, "found-1");
     EXPECT_EQ(plivo_.posts(), 0u);
 }
 
-TEST_F(DispatchEngineTest, SettleListFailureKeepsTheMessageUnsettled) {
+TEST_F(DispatchEngineTest, KnownUuidIsLookedUpInsteadOfListed) {
     plivo_.on_get([](const httplib::Request& q, httplib::Response& r) {
-        if (q.get_param_value("to_number") == "14155550111") {
-            r.status = 500;
-            r.set_content(R"({"error":"list broken"})", "application/json");
+        if (q.path == std::string(kPath) + "named-1/") {
+            r.set_content(listed("named-1", SystemClock::now() - 5s).dump(), "application/json");
         } else {
-            r.set_content("<html>not json</html>", "text/html");
+            r.set_content(FakePlivo::list_body({}, false), "application/json");
         }
     });
     engine(config());
-    auto since = SystemClock::now() - 10s;
-    ClaimedMessage a = message("a");
-    a.unsettled_since = since;
-    ClaimedMessage b = message("b", kSender, "+14155550112");
-    b.unsettled_since = since;
-    ClaimedMessage last = message("last", kSender, "+14155550113");
-    last.unsettled_since = since;
-    last.attempts = 3;
-    add({a, b, last});
-    ASSERT_TRUE(run_until_updated(3));
-    for (const char* id : {"a", "b"}) {
-        const RowUpdate& u = update(id);
-        EXPECT_EQ(u.status, "retrying") << id;
-        EXPECT_TRUE(u.next_attempt_at) << id;
-        EXPECT_FALSE(u.clear_unsettled) << id;
-        EXPECT_EQ(u.unsettled_since, since) << id;
-        ASSERT_TRUE(u.last_error);
-        EXPECT_NE(u.last_error->find(std::string(id) == "a" ? "list broken" : "not json"),
-                  std::string::npos)
-            << *u.last_error;
-    }
-    const RowUpdate& u = update("last");
-    EXPECT_EQ(u.status, "failed");
-    EXPECT_FALSE(u.clear_unsettled);
-    ASSERT_TRUE(u.last_error);
-    EXPECT_NE(u.last_error->find("could not be confirmed"), std::string::npos) << *u.last_error;
-    EXPECT_NE(u.last_error->find("may have been delivered"), std::string::npos);
-    EXPECT_EQ(plivo_.posts(), 0u);
+    UnsettledMessage m = unsettled_message("m1", SystemClock::now() - 10s);
+    m.known_uuid = "named-1";
+    add_unsettled({m});
+    ASSERT_TRUE(run_until_updated(1));
+    std::vector<Seen> gets = plivo_.seen("GET");
+    ASSERT_EQ(gets.size(), 1u);
+    EXPECT_EQ(gets[0].params.count("to_number"), 0u);  // no list request
+    EXPECT_EQ(update("m1").status, "sent");
+    EXPECT_EQ(update("m1").plivo_message_uuid, "named-1");
+    EXPECT_TRUE(update("m1").clear_unsettled);
 }
 
-TEST_F(DispatchEngineTest, OneMessagePerPairAtATime) {
-    // Two unsettled messages to one number claimed together: the second goes back to the
-    // queue unsent, so the first alone settles onto what Plivo lists.
-    auto since = SystemClock::now() - 10s;
-    plivo_.on_get([since](const httplib::Request&, httplib::Response& r) {
-        r.set_content(FakePlivo::list_body({listed("shared-1", since + 1s)}, false),
+TEST_F(DispatchEngineTest, KnownUuidPlivoDoesNotKnowIsListedNextTime) {
+    plivo_.on_get([](const httplib::Request& q, httplib::Response& r) {
+        if (q.path != kPath) {
+            r.status = 404;
+            r.set_content(R"({"error":"not found"})", "application/json");
+        } else {
+            r.set_content(FakePlivo::list_body({}, false), "application/json");
+        }
+    });
+    engine(config());
+    UnsettledMessage m = unsettled_message("m1", SystemClock::now() - 10s);
+    m.known_uuid = "gone-1";
+    add_unsettled({m});
+    ASSERT_TRUE(run_until([&] { return plivo_.gets() == 1 && engine_->in_flight() == 0; }));
+    EXPECT_TRUE(updates_.empty());  // not resent on a 404 alone
+    engine_->add_unsettled({m}, SteadyClock::now());  // the next backlog brings it again
+    ASSERT_TRUE(run_until_updated(1));
+    std::vector<Seen> gets = plivo_.seen("GET");
+    ASSERT_EQ(gets.size(), 2u);
+    EXPECT_EQ(gets[1].params["to_number"], "14155550111");
+    EXPECT_EQ(update("m1").status, "retrying");  // listed, not found: due again
+}
+
+TEST_F(DispatchEngineTest, AnswerNamingAUuidIsKeptForTheLookup) {
+    plivo_.on_post([](const httplib::Request&, httplib::Response& r) {
+        r.status = 500;
+        r.set_content(R"({"api_id":"x","message_uuid":["half-1"],"error":"internal"})",
                       "application/json");
     });
     engine(config());
-    ClaimedMessage a = message("a");
-    a.unsettled_since = since;
-    ClaimedMessage b = message("b");
-    b.unsettled_since = since;
-    ClaimedMessage other = message("other", kSender, "+14155550112");  // another number
-    auto before = SystemClock::now();
-    add({a, b, other});
-    ASSERT_TRUE(run_until_updated(3));
-    const RowUpdate& back = update("b");
-    EXPECT_EQ(back.status, "retrying");
-    EXPECT_TRUE(back.not_attempted);
-    EXPECT_FALSE(back.clear_unsettled);  // still to be settled, after the first
-    ASSERT_TRUE(back.next_attempt_at);
-    EXPECT_GE(*back.next_attempt_at, before + 1s);
-    EXPECT_EQ(back.last_error, "waiting for the message before it to the same number");
-    EXPECT_EQ(order_.front(), "b");  // at once, before the others were answered
-    EXPECT_EQ(update("a").status, "sent");
-    EXPECT_EQ(update("a").plivo_message_uuid, "shared-1");
-    EXPECT_EQ(update("other").status, "sent");
-    EXPECT_EQ(plivo_.gets(), 1u);   // a's list
-    EXPECT_EQ(plivo_.posts(), 1u);  // other's: it had nothing to settle
+    add({message("m1")});
+    ASSERT_TRUE(run_until_updated(1));
+    const RowUpdate& u = update("m1");
+    EXPECT_EQ(u.status, "retrying");
+    EXPECT_TRUE(u.unsettled_since);
+    EXPECT_TRUE(u.await_settlement);
+    EXPECT_EQ(u.plivo_message_uuid, std::optional<std::string>("half-1"));
 }
 
-TEST_F(DispatchEngineTest, FreshMessageWaitsForTheOneInFlightToTheSameNumber) {
+TEST_F(DispatchEngineTest, DecidedMessagesAreNotTakenUpAgainFromTheBacklog) {
+    auto since = SystemClock::now() - 10s;
     engine(config());
-    add({message("first"), message("second")});
-    ASSERT_TRUE(run_until_updated(2));
-    EXPECT_EQ(update("first").status, "sent");
-    EXPECT_EQ(update("second").status, "retrying");
-    EXPECT_TRUE(update("second").not_attempted);
-    EXPECT_EQ(plivo_.posts(), 1u);
+    add_unsettled({unsettled_message("m1", since)});
+    ASSERT_TRUE(run_until_updated(1));
+    // The update is not written yet when the next backlog brings the row again.
+    EXPECT_GT(engine_->settle_backlog_wanted(SteadyClock::now()), 0u);
+    engine_->add_unsettled({unsettled_message("m1", since)}, SteadyClock::now());
+    run_until([] { return false; }, 300ms);
+    EXPECT_EQ(plivo_.gets(), 1u);
+    // Nothing new in it: the engine looks again only after a while.
+    EXPECT_EQ(engine_->settle_backlog_wanted(SteadyClock::now()), 0u);
 }
 
 TEST_F(DispatchEngineTest, SettleWithMoreUnsettledOfThePairThanListedFailsAmbiguous) {
@@ -886,27 +1007,23 @@ TEST_F(DispatchEngineTest, SettleWithAsManyListedAsUnsettledTakesOne) {
     EXPECT_EQ(plivo_.posts(), 0u);
 }
 
-TEST_F(DispatchEngineTest, CancelledSettleCheckGoesBackUnsettled) {
+TEST_F(DispatchEngineTest, CancelledSettleCheckLeavesTheRowUnsettled) {
     auto since = SystemClock::now() - 10s;
     plivo_.on_get([since](const httplib::Request&, httplib::Response& r) {
         r.set_content(FakePlivo::list_body({listed("c-1", since + 1s)}, false), "application/json");
     });
     answer_checks_ = false;
     DispatchEngine& e = engine(config());
-    ClaimedMessage m = message("m1");
-    m.unsettled_since = since;
-    add({m});
+    add_unsettled({unsettled_message("m1", since)});
     ASSERT_TRUE(run_until([&] { return checks_.size() == 1; }));
-    EXPECT_EQ(e.held(), 1u);
-    EXPECT_FALSE(e.next_wakeup(SteadyClock::now()).has_value());  // waits for the worker
+    EXPECT_EQ(e.held(), 0u);  // not a claimed message
+    EXPECT_EQ(e.settle_backlog_wanted(SteadyClock::now()), 0u);  // waits for the worker
     e.cancel_settle_check("m1", SteadyClock::now());
     e.resolve_settle_check("m1", SettleAnswer{}, SteadyClock::now());  // too late: ignored
     collect();
-    const RowUpdate& u = update("m1");
-    EXPECT_EQ(u.status, "retrying");
-    EXPECT_FALSE(u.clear_unsettled);
-    EXPECT_EQ(u.unsettled_since, since);
-    EXPECT_FALSE(u.plivo_message_uuid);
+    EXPECT_TRUE(updates_.empty());
+    claimed_.erase("m1");  // no update is the expected outcome here
+    EXPECT_GT(e.settle_backlog_wanted(SteadyClock::now()), 0u);  // ready for the next backlog
     EXPECT_EQ(plivo_.posts(), 0u);
 }
 
@@ -1144,8 +1261,7 @@ TEST_F(DispatchEngineTest, AbortAllWithAPostInFlight) {
     ASSERT_TRUE(flying.unsettled_since);
     EXPECT_GE(*flying.unsettled_since, before);
     EXPECT_LE(*flying.unsettled_since, after);
-    ASSERT_TRUE(flying.next_attempt_at);
-    EXPECT_GE(*flying.next_attempt_at, after + 300ms - 50ms);
+    EXPECT_TRUE(flying.await_settlement);  // settled from the backlog before any resend
     EXPECT_FALSE(flying.clear_unsettled);
     const RowUpdate& h = update("held");
     EXPECT_EQ(h.status, "retrying");

@@ -54,13 +54,15 @@ ROLLBACK;
 -------------------------------------------------------------------------------
 -- plivo.queue_health, inside one transaction so now() is one instant:
 --   queued, due 5 min ago and 1 min ago; queued, due in an hour (scheduled)
---   retrying, due 2 min ago, unsettled; retrying, due in 10 min (scheduled)
+--   retrying, due 2 min ago, unsettled since 3 min (waits to be settled: not due);
+--   retrying, due in 10 min (scheduled)
 --   sending, unsettled; sending
 --   failed 30 min ago (counts) and 2 hours ago (does not)
 --   sent 10 min ago (counts; its stale unsettled_since does not: sent is final here)
 --   delivered, sent 3 hours ago (neither)
--- Expected: queued_due 3, scheduled 2, oldest_due_age 00:05:00, in_flight 2,
--- retrying 2, unsettled 2, failed_last_hour 1, sent_last_hour 1.
+-- Expected: queued_due 2, scheduled 2, oldest_due_age 00:05:00, in_flight 2,
+-- retrying 2, unsettled 2, oldest_unsettled_age 00:03:00, failed_last_hour 1,
+-- sent_last_hour 1.
 -------------------------------------------------------------------------------
 \d plivo.queue_health
 BEGIN;
@@ -103,7 +105,7 @@ JOIN (VALUES ('failed 30 min',  'sending', 'failed',    'plivo_answer',    inter
 
 \x on
 SELECT queued_due, scheduled, oldest_due_age, in_flight, retrying, unsettled,
-       failed_last_hour, sent_last_hour,
+       oldest_unsettled_age, failed_last_hour, sent_last_hour,
        worker_preloaded = (SELECT preloaded FROM plivo.worker_status()) AS worker_preloaded_matches,
        worker_running IS NOT NULL AS worker_running_known,
        worker_pid IS NOT DISTINCT FROM (SELECT pid FROM plivo.worker_status()) AS worker_pid_matches,
