@@ -27,6 +27,12 @@ constexpr const char* kNoAnswerHeader = "X-Simulator-No-Answer";
 
 bool starts_with(const std::string& text, const char* prefix) { return text.rfind(prefix, 0) == 0; }
 
+// A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3);
+// httplib would read one until the connection's read timeout (5 s), so it is not asked to.
+bool declares_body(const httplib::Request& req) {
+    return req.has_header("Content-Length") || req.has_header("Transfer-Encoding");
+}
+
 }  // namespace
 
 struct Simulator::Impl {
@@ -243,10 +249,12 @@ void Simulator::Impl::handle_post(const httplib::Request& req, httplib::Response
                                   const httplib::ContentReader& reader) {
     if (starts_with(req.path, "/_sim/")) {
         std::string body;
-        reader([&](const char* data, std::size_t size) {
-            body.append(data, size);
-            return body.size() <= kMaxBodyBytes;
-        });
+        if (declares_body(req)) {
+            reader([&](const char* data, std::size_t size) {
+                body.append(data, size);
+                return body.size() <= kMaxBodyBytes;
+            });
+        }
         handle_control_post(req, res, body);
         return;
     }
@@ -255,7 +263,8 @@ void Simulator::Impl::handle_post(const httplib::Request& req, httplib::Response
         send_message(req, res, reader, api);
         return;
     }
-    reader([](const char*, std::size_t) { return true; });  // drain, keep the connection usable
+    if (declares_body(req))  // drain, keep the connection usable
+        reader([](const char*, std::size_t) { return true; });
     stats.requests.fetch_add(1, std::memory_order_relaxed);
     if (api.kind == ApiPath::OneMessage) {
         res.set_header("Allow", "GET");
@@ -385,14 +394,16 @@ void Simulator::Impl::send_message(const httplib::Request& req, httplib::Respons
     }
     std::string body;
     bool too_large = false;
-    reader([&](const char* data, std::size_t size) {
-        if (body.size() + size > kMaxBodyBytes) {
-            too_large = true;
-            return false;
-        }
-        body.append(data, size);
-        return true;
-    });
+    if (declares_body(req)) {
+        reader([&](const char* data, std::size_t size) {
+            if (body.size() + size > kMaxBodyBytes) {
+                too_large = true;
+                return false;
+            }
+            body.append(data, size);
+            return true;
+        });
+    }
     if (apply_early_fault(fault, req, res, cfg)) return;
     if (!authorized(req, res, api)) return;
     if (cfg.rate_limit && !account_limiter.admit(cfg.rate_limit_count, cfg.rate_limit_window_ms)) {
