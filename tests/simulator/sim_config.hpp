@@ -56,8 +56,9 @@ struct Config {
     bool rate_limit = true;                    // Plivo's account API limit
     std::int64_t rate_limit_count = 300;       // requests ...
     std::int64_t rate_limit_window_ms = 5000;  // ... per sliding window
-    std::int64_t list_rate_limit_count = 0;    // list API (Plivo: 20 per minute); 0 = none
+    std::int64_t list_rate_limit_count = 20;   // list API (Plivo: 20 per minute); 0 = none
     std::int64_t list_rate_limit_window_ms = 60000;
+    bool list_total_count = false;  // meta.total_count on list pages (Plivo's is unreliable)
 
     std::int64_t report_delay_ms = 200;  // queued at 1x, sent at 2x, final at 3x after accept
     double delivered_rate = 1.0;         // outcome rates; the rest stays "sent" forever

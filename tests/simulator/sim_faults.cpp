@@ -1,5 +1,6 @@
 #include "sim_faults.hpp"
 
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 
@@ -136,14 +137,31 @@ Fault fault_for_read(Fault fault) {
     }
 }
 
-bool SlidingWindowLimiter::admit(std::int64_t count, std::int64_t window_ms) {
-    const auto now = std::chrono::steady_clock::now();
+bool SlidingWindowLimiter::has_room_locked(Clock::time_point now, std::int64_t count,
+                                           std::int64_t window_ms) {
     const auto oldest_kept = now - std::chrono::milliseconds(window_ms);
-    std::lock_guard<std::mutex> lock(mutex_);
     while (!admitted_.empty() && admitted_.front() <= oldest_kept) admitted_.pop_front();
-    if (static_cast<std::int64_t>(admitted_.size()) >= count) return false;
+    return static_cast<std::int64_t>(admitted_.size()) < count;
+}
+
+bool SlidingWindowLimiter::admit(std::int64_t count, std::int64_t window_ms) {
+    const auto now = Clock::now();
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!has_room_locked(now, count, window_ms)) return false;
     admitted_.push_back(now);
     return true;
+}
+
+SlidingWindowLimiter::Both SlidingWindowLimiter::admit_both(
+    SlidingWindowLimiter& first, std::int64_t first_count, std::int64_t first_window_ms,
+    SlidingWindowLimiter& second, std::int64_t second_count, std::int64_t second_window_ms) {
+    const auto now = Clock::now();
+    std::scoped_lock lock(first.mutex_, second.mutex_);
+    if (!first.has_room_locked(now, first_count, first_window_ms)) return Both::RefusedFirst;
+    if (!second.has_room_locked(now, second_count, second_window_ms)) return Both::RefusedSecond;
+    first.admitted_.push_back(now);
+    second.admitted_.push_back(now);
+    return Both::Admitted;
 }
 
 void SlidingWindowLimiter::clear() {

@@ -51,12 +51,24 @@ private:
 Fault fault_for_read(Fault fault);
 
 // A sliding-window counter: at most `count` admitted requests in any `window`.
+// A refused request is not recorded: it uses up nothing.
 class SlidingWindowLimiter {
 public:
     bool admit(std::int64_t count, std::int64_t window_ms);
     void clear();
 
+    // For a request under two limits (a list request: the account's and the list
+    // API's): admitted by both or recorded in neither. Which one refused, if any.
+    enum class Both { Admitted, RefusedFirst, RefusedSecond };
+    static Both admit_both(SlidingWindowLimiter& first, std::int64_t first_count,
+                           std::int64_t first_window_ms, SlidingWindowLimiter& second,
+                           std::int64_t second_count, std::int64_t second_window_ms);
+
 private:
+    using Clock = std::chrono::steady_clock;
+    // With mutex_ held: forgets what left the window; true when another one fits.
+    bool has_room_locked(Clock::time_point now, std::int64_t count, std::int64_t window_ms);
+
     std::mutex mutex_;
     std::deque<std::chrono::steady_clock::time_point> admitted_;
 };

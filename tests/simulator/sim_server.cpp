@@ -27,6 +27,12 @@ constexpr const char* kNoAnswerHeader = "X-Simulator-No-Answer";
 
 bool starts_with(const std::string& text, const char* prefix) { return text.rfind(prefix, 0) == 0; }
 
+// A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3);
+// httplib would read one until the connection's read timeout (5 s), so it is not asked to.
+bool declares_body(const httplib::Request& req) {
+    return req.has_header("Content-Length") || req.has_header("Transfer-Encoding");
+}
+
 }  // namespace
 
 struct Simulator::Impl {
@@ -243,10 +249,12 @@ void Simulator::Impl::handle_post(const httplib::Request& req, httplib::Response
                                   const httplib::ContentReader& reader) {
     if (starts_with(req.path, "/_sim/")) {
         std::string body;
-        reader([&](const char* data, std::size_t size) {
-            body.append(data, size);
-            return body.size() <= kMaxBodyBytes;
-        });
+        if (declares_body(req)) {
+            reader([&](const char* data, std::size_t size) {
+                body.append(data, size);
+                return body.size() <= kMaxBodyBytes;
+            });
+        }
         handle_control_post(req, res, body);
         return;
     }
@@ -255,7 +263,8 @@ void Simulator::Impl::handle_post(const httplib::Request& req, httplib::Response
         send_message(req, res, reader, api);
         return;
     }
-    reader([](const char*, std::size_t) { return true; });  // drain, keep the connection usable
+    if (declares_body(req))  // drain, keep the connection usable
+        reader([](const char*, std::size_t) { return true; });
     stats.requests.fetch_add(1, std::memory_order_relaxed);
     if (api.kind == ApiPath::OneMessage) {
         res.set_header("Allow", "GET");
@@ -385,14 +394,16 @@ void Simulator::Impl::send_message(const httplib::Request& req, httplib::Respons
     }
     std::string body;
     bool too_large = false;
-    reader([&](const char* data, std::size_t size) {
-        if (body.size() + size > kMaxBodyBytes) {
-            too_large = true;
-            return false;
-        }
-        body.append(data, size);
-        return true;
-    });
+    if (declares_body(req)) {
+        reader([&](const char* data, std::size_t size) {
+            if (body.size() + size > kMaxBodyBytes) {
+                too_large = true;
+                return false;
+            }
+            body.append(data, size);
+            return true;
+        });
+    }
     if (apply_early_fault(fault, req, res, cfg)) return;
     if (!authorized(req, res, api)) return;
     if (cfg.rate_limit && !account_limiter.admit(cfg.rate_limit_count, cfg.rate_limit_window_ms)) {
@@ -496,6 +507,8 @@ void Simulator::Impl::handle_get(const httplib::Request& req, httplib::Response&
         reply_error(res, 404, "resource not found: " + req.path);
         return;
     }
+    if (api.kind == ApiPath::OneMessage)
+        stats.get_message_requests.fetch_add(1, std::memory_order_relaxed);
     read_api(req, res, api);
 }
 
@@ -509,14 +522,25 @@ void Simulator::Impl::read_api(const httplib::Request& req, httplib::Response& r
     if (apply_early_fault(fault, req, res, cfg)) return;
     if (!authorized(req, res, api)) return;
     const bool is_list = api.kind == ApiPath::Messages;
-    if (cfg.rate_limit &&
-        (!account_limiter.admit(cfg.rate_limit_count, cfg.rate_limit_window_ms) ||
-         (is_list && cfg.list_rate_limit_count > 0 &&
-          !list_limiter.admit(cfg.list_rate_limit_count, cfg.list_rate_limit_window_ms)))) {
-        stats.rate_limited.fetch_add(1, std::memory_order_relaxed);
-        reply_error(res, 429, "too many requests");
-        return;
+    if (cfg.rate_limit) {
+        // a list request is under the account's limit and the list API's (one GET
+        // .../Message/{uuid}/ only under the account's); refused, it uses up neither
+        const bool admitted =
+            is_list && cfg.list_rate_limit_count > 0
+                ? SlidingWindowLimiter::admit_both(account_limiter, cfg.rate_limit_count,
+                                                   cfg.rate_limit_window_ms, list_limiter,
+                                                   cfg.list_rate_limit_count,
+                                                   cfg.list_rate_limit_window_ms) ==
+                      SlidingWindowLimiter::Both::Admitted
+                : account_limiter.admit(cfg.rate_limit_count, cfg.rate_limit_window_ms);
+        if (!admitted) {
+            stats.rate_limited.fetch_add(1, std::memory_order_relaxed);
+            if (is_list) stats.list_rate_limited.fetch_add(1, std::memory_order_relaxed);
+            reply_error(res, 429, "too many requests");
+            return;
+        }
     }
+    if (is_list) stats.list_requests.fetch_add(1, std::memory_order_relaxed);
 
     json answer;
     if (is_list) {
@@ -526,7 +550,7 @@ void Simulator::Impl::read_api(const httplib::Request& req, httplib::Response& r
             return;
         }
         const ListQuery& query = std::get<ListQuery>(parsed);
-        const ListResult result = store.list(query, now_us());
+        const ListResult result = store.list(query, now_us(), cfg.list_total_count);
         // next / previous keep the caller's filters
         std::string filters;
         for (const auto& [key, value] : req.params) {
@@ -536,19 +560,22 @@ void Simulator::Impl::read_api(const httplib::Request& req, httplib::Response& r
         const std::string base = "/v1/Account/" + api.auth_id +
                                  "/Message/?limit=" + std::to_string(query.limit) + "&offset=";
         const std::size_t next_offset = static_cast<std::size_t>(query.offset) + query.limit;
+        // Plivo's pages: follow meta.next while it is set; total_count is left out
+        // unless list_total_count asks for it (Plivo's is unreliable)
+        json meta = {
+            {"limit", query.limit},
+            {"next", result.more ? json(base + std::to_string(next_offset) + filters)
+                                 : json(nullptr)},
+            {"offset", query.offset},
+            {"previous",
+             query.offset > 0
+                 ? json(base + std::to_string(std::max(0, query.offset - query.limit)) + filters)
+                 : json(nullptr)},
+        };
+        if (cfg.list_total_count) meta["total_count"] = result.total_count;
         answer = {
             {"api_id", new_uuid()},
-            {"meta",
-             {{"limit", query.limit},
-              {"next", next_offset < result.total_count
-                           ? json(base + std::to_string(next_offset) + filters)
-                           : json(nullptr)},
-              {"offset", query.offset},
-              {"previous",
-               query.offset > 0
-                   ? json(base + std::to_string(std::max(0, query.offset - query.limit)) + filters)
-                   : json(nullptr)},
-              {"total_count", result.total_count}}},
+            {"meta", std::move(meta)},
             {"objects", result.objects},
         };
     } else {

@@ -64,7 +64,8 @@ std::string kept_text(const Message& m) {
 
 void Stats::reset() {
     for (auto* counter :
-         {&requests, &send_requests, &rate_limited, &reports_sent, &report_attempts_failed,
+         {&requests, &send_requests, &rate_limited, &list_requests, &list_rate_limited,
+          &get_message_requests, &reports_sent, &report_attempts_failed,
           &reports_retried, &reports_gave_up, &reports_duplicated, &reports_out_of_order,
           &inbound_messages, &inbound_requested, &inbound_delivered, &inbound_attempts_failed,
           &inbound_retried, &inbound_gave_up, &opted_out_sends}) {
@@ -91,6 +92,9 @@ json Stats::to_json() const {
         {"send_requests", send_requests.load()},
         {"status_codes", statuses},
         {"rate_limited", rate_limited.load()},
+        {"list_requests", list_requests.load()},
+        {"list_rate_limited", list_rate_limited.load()},
+        {"get_message_requests", get_message_requests.load()},
         {"concurrent_requests", concurrent_requests.load()},
         {"max_concurrent_requests", max_concurrent_requests.load()},
         {"faults", fault_counts},
@@ -205,7 +209,7 @@ std::optional<json> MessageStore::object_json(const std::string& uuid) const {
     return object_json_locked(*it->second);
 }
 
-ListResult MessageStore::list(const ListQuery& query, std::int64_t now) const {
+ListResult MessageStore::list(const ListQuery& query, std::int64_t now, bool count_all) const {
     ListQuery q = query;
     // Plivo: without a message_time filter, the last 24 hours
     if (!q.time_eq && !q.time_gt && !q.time_gte && !q.time_lt && !q.time_lte) {
@@ -216,18 +220,23 @@ ListResult MessageStore::list(const ListQuery& query, std::int64_t now) const {
     if (q.time_gt && (!floor || *q.time_gt >= *floor)) floor = *q.time_gt;
     if (q.time_eq && (!floor || *q.time_eq >= *floor)) floor = *q.time_eq;
 
+    const auto page_end = static_cast<std::size_t>(q.offset) + static_cast<std::size_t>(q.limit);
     ListResult result;
+    std::size_t matched = 0;
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto it = messages_.rbegin(); it != messages_.rend(); ++it) {
         const Message& m = **it;
         if (floor && m.message_time_us < *floor) break;
         if (!matches(m, q)) continue;
-        if (result.total_count >= static_cast<std::size_t>(q.offset) &&
-            result.objects.size() < static_cast<std::size_t>(q.limit)) {
+        if (matched >= page_end) {
+            result.more = true;
+            if (!count_all) break;
+        } else if (matched >= static_cast<std::size_t>(q.offset)) {
             result.objects.push_back(object_json_locked(m));
         }
-        ++result.total_count;
+        ++matched;
     }
+    if (count_all) result.total_count = matched;
     return result;
 }
 

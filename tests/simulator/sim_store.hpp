@@ -65,7 +65,8 @@ struct ListQuery {
 };
 
 struct ListResult {
-    std::size_t total_count = 0;
+    std::size_t total_count = 0;  // all matches; only when list() was asked to count them
+    bool more = false;            // a match exists after this page (meta.next)
     nlohmann::json objects = nlohmann::json::array();
 };
 
@@ -73,7 +74,10 @@ struct ListResult {
 struct Stats {
     std::atomic<std::uint64_t> requests{0};       // /v1/ API requests
     std::atomic<std::uint64_t> send_requests{0};  // POST .../Message/
-    std::atomic<std::uint64_t> rate_limited{0};
+    std::atomic<std::uint64_t> rate_limited{0};         // every 429 of a rate limit
+    std::atomic<std::uint64_t> list_requests{0};        // GET .../Message/ past the limits
+    std::atomic<std::uint64_t> list_rate_limited{0};    // GET .../Message/ refused with 429
+    std::atomic<std::uint64_t> get_message_requests{0};  // GET .../Message/{uuid}/
     std::atomic<std::int64_t> concurrent_requests{0};  // API requests being handled now
     std::atomic<std::int64_t> max_concurrent_requests{0};
     std::array<std::atomic<std::uint64_t>, 600> status_codes{};
@@ -134,7 +138,9 @@ public:
 
     // Plivo's message object (GET .../Message/{uuid}/ adds its own api_id).
     std::optional<nlohmann::json> object_json(const std::string& uuid) const;
-    ListResult list(const ListQuery& query, std::int64_t now_us) const;
+    // A page of the list API, newest first. Without count_all the scan stops at the
+    // first match after the page (enough for `more`), and total_count is not set.
+    ListResult list(const ListQuery& query, std::int64_t now_us, bool count_all) const;
 
     // GET /_sim/messages: oldest first, with each message's full request body.
     nlohmann::json dump(std::size_t limit, std::size_t offset,

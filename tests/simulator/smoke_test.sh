@@ -246,21 +246,145 @@ OLDER=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["message_uuid
 send '{"src":"14155550100","dst":"14155550131","text":"newer"}'
 NEWER=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["message_uuid"][0])' "$BODY")
 request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'to_number=+1 415 555 0131'
-expect "list filters by to_number, newest first, Plivo's shape" \
-    "code == 200 and set(d) == {'api_id','meta','objects'} and d['meta']['total_count'] == 2 and [o['message_uuid'] for o in d['objects']] == ['$NEWER', '$OLDER'] and all(o['to_number'] == '14155550131' for o in d['objects'])"
+expect "list filters by to_number, newest first, Plivo's shape (no total_count by default)" \
+    "code == 200 and set(d) == {'api_id','meta','objects'} and set(d['meta']) == {'limit','next','offset','previous'} and d['meta']['next'] is None and [o['message_uuid'] for o in d['objects']] == ['$NEWER', '$OLDER'] and all(o['to_number'] == '14155550131' for o in d['objects'])"
 expect "list objects: Plivo's fields, message_time 'YYYY-mm-dd HH:MM:SS+00:00'" \
     "all(set(o) == {'error_code','from_number','log','message_direction','message_expiry','message_state','message_text','message_time','message_type','message_uuid','powerpack_id','resource_uri','to_number','total_amount','total_rate','units'} and re.match(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00:00$', o['message_time']) and o['message_direction'] == 'outbound' for o in d['objects'])"
 request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'to_number=14155550131' --data-urlencode 'limit=1'
 expect "list pages with limit and meta.next" \
     "code == 200 and len(d['objects']) == 1 and d['meta']['next'].endswith('offset=1&to_number=14155550131') and d['meta']['previous'] is None"
+request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'to_number=14155550131' --data-urlencode 'limit=1' --data-urlencode 'offset=1'
+expect "the last page: meta.next null, meta.previous set" \
+    "code == 200 and [o['message_uuid'] for o in d['objects']] == ['$OLDER'] and d['meta']['next'] is None and d['meta']['previous'].endswith('offset=0&to_number=14155550131')"
 request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'message_time__gte=2000-01-01 00:00' --data-urlencode 'message_time__lte=2000-01-02 00:00'
-expect "list filters by message_time" "code == 200 and d['meta']['total_count'] == 0"
+expect "list filters by message_time" "code == 200 and d['objects'] == [] and d['meta']['next'] is None and 'total_count' not in d['meta']"
+# the two messages' times, to the microsecond, as the filters write them
+request GET "$SIM_URL/_sim/messages" -G --data-urlencode 'to_number=14155550131'
+read -r OLDER_S OLDER_US NEWER_US NEWER_NEXT_S < <(python3 -c '
+import json, sys, datetime
+m = {x["text"]: x["message_time_us"] for x in json.loads(sys.argv[1])["messages"]}
+t = lambda us: datetime.datetime(1970, 1, 1) + datetime.timedelta(microseconds=us)
+print(t(m["older"]).strftime("%Y-%m-%d_%H:%M:%S"), t(m["older"]).strftime("%Y-%m-%d_%H:%M:%S.%f"),
+      t(m["newer"]).strftime("%Y-%m-%d_%H:%M:%S.%f"),
+      (t(m["newer"]) + datetime.timedelta(seconds=1)).strftime("%Y-%m-%d_%H:%M:%S"))' "$BODY")
+list_between() {  # GTE LTE ('_' for the space): the uuids listed for 14155550131
+    request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'to_number=14155550131' \
+        --data-urlencode "message_time__gte=${1/_/ }" --data-urlencode "message_time__lte=${2/_/ }"
+}
+list_between "$OLDER_S" "$NEWER_NEXT_S"
+expect "message_time__gte / __lte 'YYYY-MM-DD HH:MM:SS' take whole seconds (both, newest first)" \
+    "code == 200 and [o['message_uuid'] for o in d['objects']] == ['$NEWER', '$OLDER']"
+list_between "$OLDER_US" "$OLDER_US"
+expect "message_time__gte = __lte = one message's time with .ffffff: that message only" \
+    "code == 200 and [o['message_uuid'] for o in d['objects']] == ['$OLDER']"
+list_between "$NEWER_US" "$NEWER_NEXT_S"
+expect "message_time__gte with .ffffff excludes the message a microsecond before" \
+    "code == 200 and [o['message_uuid'] for o in d['objects']] == ['$NEWER']"
 request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'limit=21'
 expect "list refuses limit > 20" 'code == 400 and plivo_error()'
 request GET "$API$FIRST_UUID/" -u "$AUTH_ID:$TOKEN"
 expect "GET one message" "code == 200 and d['message_uuid'] == '$FIRST_UUID' and is_uuid(d['api_id'])"
 request GET "${API}00000000-0000-4000-8000-000000000000/" -u "$AUTH_ID:$TOKEN"
 expect "GET an unknown message: 404" 'code == 404 and plivo_error()'
+
+# ---- list API limits: 20 requests per 60 s, pages of 20, follow meta.next ---------------
+request POST "$SIM_URL/_sim/reset"  # empties the rate-limit windows; the defaults stay
+request GET "$SIM_URL/_sim/config"
+expect "defaults: list limit 20 per 60000 ms, no total_count" \
+    'd["list_rate_limit_count"] == 20 and d["list_rate_limit_window_ms"] == 60000 and d["list_total_count"] is False and d["rate_limit"] is True'
+send '{"src":"14155550100","dst":"14155550181","text":"limits"}'
+LIMIT_UUID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["message_uuid"][0])' "$BODY")
+LIST_CODES=""
+for ((i = 1; i <= 20; i++)); do  # with and without filters: all count
+    if ((i % 2)); then
+        LIST_CODES+=$(curl -s -o /dev/null -w ' %{http_code}' -u "$AUTH_ID:$TOKEN" "$API")
+    else
+        LIST_CODES+=$(curl -s -o /dev/null -w ' %{http_code}' -u "$AUTH_ID:$TOKEN" "$API?to_number=14155550181&limit=5")
+    fi
+done
+[[ $LIST_CODES == "$(printf ' 200%.0s' {1..20})" ]] &&
+    ok "20 list requests within a minute pass" || not_ok "20 list requests within a minute pass" "$LIST_CODES"
+request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'to_number=14155550181'
+expect "the 21st list request within a minute: 429, Plivo-shaped" \
+    'code == 429 and plivo_error() and d["error"] == "too many requests" and "retry-after" not in headers'
+request GET "$API$LIMIT_UUID/" -u "$AUTH_ID:$TOKEN"
+expect "GET .../Message/{uuid}/ still works after the list limit is hit" \
+    "code == 200 and d['message_uuid'] == '$LIMIT_UUID'"
+stats
+expect "stats: list_requests 20, list_rate_limited 1, get_message_requests 1" \
+    'd["list_requests"] == 20 and d["list_rate_limited"] == 1 and d["rate_limited"] == 1 and d["get_message_requests"] == 1 and d["status_codes"]["429"] == 1'
+# a refused list request uses up nothing: not the list window, not the account's
+request POST "$SIM_URL/_sim/reset"
+set_config '{"list_rate_limit_count":2,"list_rate_limit_window_ms":1000,"rate_limit_count":4,"rate_limit_window_ms":60000}'
+LIST_CODES=""
+for step in 1 2 sleep 3 4 sleep 5; do
+    if [[ $step == sleep ]]; then sleep 0.6; continue; fi
+    LIST_CODES+=$(curl -s -o /dev/null -w ' %{http_code}' -u "$AUTH_ID:$TOKEN" "$API")
+done
+[[ $LIST_CODES == " 200 200 429 429 200" ]] &&
+    ok "refused list requests do not count in the list window (sliding: the 5th passes once the first 2 left it)" ||
+    not_ok "refused list requests do not count in the list window" "$LIST_CODES"
+send '{"src":"14155550100","dst":"14155550182","text":"account window"}'
+expect "... nor in the account's window (limit 4: after 3 admitted lists a send passes)" 'code == 202'
+send '{"src":"14155550100","dst":"14155550182","text":"account window"}'
+expect "... and the account limit still counts the admitted ones" 'code == 429'
+stats
+expect "... stats: list_requests 3, list_rate_limited 2" 'd["list_requests"] == 3 and d["list_rate_limited"] == 2 and d["rate_limited"] == 3'
+request POST "$SIM_URL/_sim/reset?config=1"
+set_config '{"list_rate_limit_count":0}'
+LIST_CODES=""
+for ((i = 1; i <= 25; i++)); do
+    LIST_CODES+=$(curl -s -o /dev/null -w ' %{http_code}' -u "$AUTH_ID:$TOKEN" "$API?limit=1")
+done
+stats
+[[ $LIST_CODES == "$(printf ' 200%.0s' {1..25})" ]] && python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d["list_requests"] == 25 and d["list_rate_limited"] == 0 else 1)' "$BODY" &&
+    ok "list_rate_limit_count 0: no list limit (25 list requests pass)" ||
+    not_ok "list_rate_limit_count 0: no list limit" "$LIST_CODES $BODY"
+
+# paging: 45 messages come as 20 + 20 + 5 by following meta.next, newest first
+request POST "$SIM_URL/_sim/reset?config=1"  # the list limit on again
+for ((i = 1; i <= 45; i++)); do
+    curl -s -o /dev/null -u "$AUTH_ID:$TOKEN" -d "{\"src\":\"14155550100\",\"dst\":\"1415555019$((i % 2))\",\"text\":\"page $i\"}" "$API"
+done
+: >"$WORK/pages.jsonl"
+NEXT_PATH=/v1/Account/$AUTH_ID/Message/
+for ((page = 0; page < 10 && ${#NEXT_PATH} > 0; page++)); do
+    request GET "$SIM_URL$NEXT_PATH" -u "$AUTH_ID:$TOKEN"
+    printf '%s\n' "$BODY" >>"$WORK/pages.jsonl"
+    NEXT_PATH=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["meta"]["next"] or "")' "$BODY" 2>/dev/null)
+done
+request GET "$SIM_URL/_sim/messages" -G --data-urlencode 'limit=100'
+printf '%s\n' "$BODY" >"$WORK/all.json"
+BODY=$(python3 -c '
+import json, sys
+pages = [json.loads(line) for line in open(sys.argv[1])]
+stored = [m["message_uuid"] for m in json.load(open(sys.argv[2]))["messages"]]  # oldest first
+listed = [o["message_uuid"] for p in pages for o in p["objects"]]
+print(json.dumps({"sizes": [len(p["objects"]) for p in pages], "distinct": len(set(listed)),
+                  "newest_first": listed == stored[::-1], "last_next": pages[-1]["meta"]["next"],
+                  "total_count_seen": any("total_count" in p["meta"] for p in pages),
+                  "previous": [p["meta"]["previous"] for p in pages]}))' "$WORK/pages.jsonl" "$WORK/all.json")
+expect "following meta.next through 45 messages: 20 + 20 + 5, 45 distinct uuids, newest first, last next null" \
+    'd["sizes"] == [20, 20, 5] and d["distinct"] == 45 and d["newest_first"] and d["last_next"] is None and not d["total_count_seen"]'
+expect "... meta.previous: null on the first page, then the page before" \
+    'd["previous"][0] is None and d["previous"][1].endswith("limit=20&offset=0") and d["previous"][2].endswith("limit=20&offset=20")'
+request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'offset=25' --data-urlencode 'limit=20'
+expect "a page ending exactly at the last object: next null" \
+    "code == 200 and len(d['objects']) == 20 and d['meta']['next'] is None"
+set_config '{"list_total_count":true}'
+expect "list_total_count is a setting" 'code == 200 and d["list_total_count"] is True'
+request GET "$API" -u "$AUTH_ID:$TOKEN"
+expect "list_total_count true: meta.total_count is back (45), next as before" \
+    "code == 200 and d['meta']['total_count'] == 45 and len(d['objects']) == 20 and d['meta']['next'].endswith('limit=20&offset=20')"
+request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'to_number=14155550191' --data-urlencode 'offset=20'
+expect "... counting the filter's matches (23 to one number), past the page too" \
+    "code == 200 and d['meta']['total_count'] == 23 and len(d['objects']) == 3 and d['meta']['next'] is None"
+set_config '{"list_total_count":false}'
+request GET "$API" -u "$AUTH_ID:$TOKEN" -G --data-urlencode 'limit=1'
+expect "list_total_count false: gone again" "code == 200 and 'total_count' not in d['meta']"
+stats
+expect "stats: 7 list requests admitted here, none refused" 'd["list_requests"] == 7 and d["list_rate_limited"] == 0'
+request POST "$SIM_URL/_sim/reset?config=1"
 
 # ---- faults ------------------------------------------------------------------------------
 set_config '{"fail_next":[{"kind":"error_503","count":1},{"kind":"error_500_after_store","count":1},{"kind":"error_429_retry_after","count":1}],"retry_after_s":7}'
