@@ -10,14 +10,6 @@ namespace plivo {
 
 namespace {
 
-std::string digits_of(const std::string& text) {
-    std::string digits;
-    for (char c : text) {
-        if (c >= '0' && c <= '9') digits += c;
-    }
-    return digits;
-}
-
 std::string lower(std::string text) {
     for (char& c : text) {
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -47,6 +39,14 @@ bool is_candidate(const SettleQuery& query, const ListedMessage& message) {
 }
 
 }  // namespace
+
+std::string digits_of(const std::string& text) {
+    std::string digits;
+    for (char c : text) {
+        if (c >= '0' && c <= '9') digits += c;
+    }
+    return digits;
+}
 
 const char* settle_verdict_name(SettleVerdict verdict) {
     switch (verdict) {

@@ -44,6 +44,9 @@ struct SettleResult {
     std::vector<std::string> candidates;   // uuids of every match (Ambiguous: several)
 };
 
+// The digits of a number as Plivo or we write it ("+1 415…" and "1415…" compare equal).
+std::string digits_of(const std::string& text);
+
 // True when list responses continue past this page (meta.next is set).
 bool has_next_page(const MessageList& page);
 

@@ -4,18 +4,11 @@
 #include <set>
 
 #include "pure_cpp.hpp"
+#include "settle.hpp"
 
 namespace plivo {
 
 namespace {
-
-std::string digits_of(const std::string& text) {
-    std::string digits;
-    for (char c : text) {
-        if (c >= '0' && c <= '9') digits += c;
-    }
-    return digits;
-}
 
 // The filter every message of `indexes` shares, else none.
 std::optional<std::string> common_sender(const std::vector<UnsettledMessage>& messages,
