@@ -34,10 +34,17 @@ reload_with() {  # reload_with "setting = value" ...: ALTER SYSTEM, then SIGHUP
     sleep 0.5
 }
 
+# E2E_ONLY=NN runs the scenarios whose names start with NN; E2E_SCENARIOS="01 06 14"
+# runs those listed (what the other server versions run: scripts/test.sh).
 for scenario in "$(dirname "$0")"/scenarios/${E2E_ONLY:-}*.sh; do
+    if [ -n "${E2E_SCENARIOS:-}" ] && [[ " $E2E_SCENARIOS " != *" $(basename "$scenario" | cut -c1-2) "* ]]; then
+        continue
+    fi
     echo "== $(basename "$scenario" .sh)"
+    scenario_started=$SECONDS
     fresh
     source "$scenario"
+    echo "  ($(basename "$scenario" .sh) took $((SECONDS - scenario_started)) s)"
 done
 
 # After every scenario (crashes, faults, rejections, reloads): the auth token was never
