@@ -185,6 +185,7 @@ struct DispatchEngine::State {
     bool backlog_more = false;  // the last backlog had work: ask again once idle
     SteadyTime next_backlog{};
     std::uint64_t list_requests = 0, list_rate_limited = 0;
+    std::uint64_t settle_failures = 0;
     std::string last_settle_error;
     std::vector<RowUpdate> updates;
     std::map<std::string, std::uint64_t> pairs;    // pair → serial of its one job
@@ -596,6 +597,7 @@ struct DispatchEngine::State {
         std::chrono::seconds backoff{1 << std::min(list_failures, 6)};  // 2 s .. 64 s
         if (retry_after) backoff = std::max(*retry_after, std::chrono::seconds(1));
         list_not_before = now + backoff;
+        ++settle_failures;
         last_settle_error = safe(reason);
     }
 
@@ -657,6 +659,7 @@ struct DispatchEngine::State {
             // Plivo does not know the uuid its answer named: look for the message in the
             // list instead (never resent on this alone).
             lookup_missed.insert(message.id);
+            ++settle_failures;
             last_settle_error = safe(failure_text("message lookup", result));
             return;
         }
@@ -664,6 +667,7 @@ struct DispatchEngine::State {
             lookup_not_before = now + retry_after_of(result).value_or(std::chrono::seconds(5));
         else
             lookup_not_before = now + std::chrono::seconds(2);
+        ++settle_failures;
         last_settle_error = safe(failure_text("message lookup", result));
         lookups.push_back(std::move(message));
     }
@@ -1180,6 +1184,7 @@ DispatchEngine::SettleProgress DispatchEngine::settle_progress() const {
     progress.lookups = s.lookups.size();
     progress.list_requests = s.list_requests;
     progress.list_rate_limited = s.list_rate_limited;
+    progress.failures = s.settle_failures;
     progress.last_error = s.last_settle_error;
     return progress;
 }

@@ -183,6 +183,7 @@ public:
         int pages_read = 0;          // of this batch
         std::size_t lookups = 0;     // waiting for GET /Message/{uuid}/
         std::uint64_t list_requests = 0, list_rate_limited = 0;  // since the engine was made
+        std::uint64_t failures = 0;  // settling requests that failed (all kinds)
         std::string last_error;      // the last failed settling request, if any
     };
     SettleProgress settle_progress() const;

@@ -881,6 +881,31 @@ bool credentials_complete(const Credentials& credentials) {
            !credentials.auth_token->empty();
 }
 
+// Settling that keeps failing (the list API refusing or broken) holds messages back
+// without failing them: say so in the server log, at most once a minute.
+constexpr auto kSettleWarningInterval = std::chrono::seconds(60);
+struct SettleWarnings {
+    std::uint64_t failures_warned = 0;
+    SteadyClock::time_point last{};
+};
+
+void warn_if_settling_held_up(const plivo::DispatchEngine& engine, SettleWarnings& warned,
+                              SteadyClock::time_point now) {
+    plivo::DispatchEngine::SettleProgress progress = engine.settle_progress();
+    if (progress.failures <= warned.failures_warned || now - warned.last < kSettleWarningInterval)
+        return;
+    log_message(WARNING,
+                "settling unknown outcomes is held up: " + progress.last_error + " (" +
+                    std::to_string(progress.failures - warned.failures_warned) +
+                    " failed settling request(s) since the last warning; " +
+                    std::to_string(progress.list_requests) + " list requests, " +
+                    std::to_string(progress.list_rate_limited) +
+                    " refused by the list API's limit); those messages wait, none is resent "
+                    "before its outcome is known");
+    warned.failures_warned = progress.failures;
+    warned.last = now;
+}
+
 // ---------------------------------------------------------------------------------
 // The loop.
 
@@ -898,6 +923,7 @@ void run_dispatcher() {
     auto last_step = SteadyClock::now();
     auto oldest_pending = SteadyClock::now();
     SteadyClock::time_point next_due = SteadyClock::time_point::max();  // max: none known
+    SettleWarnings settle_warnings;
     bool paused = settings.paused;
     publish_paused(paused);
     if (paused) log_paused(paused);
@@ -1020,6 +1046,7 @@ void run_dispatcher() {
                     engine->resolve_settle_check(id, answer, now);
                 if (input.recover_leases) {
                     last_housekeeping = now;
+                    warn_if_settling_held_up(*engine, settle_warnings, now);
                     if (output.recovered > 0) {
                         log_message(LOG,
                                     std::to_string(output.recovered) +

@@ -888,7 +888,9 @@ TEST_F(DispatchEngineTest, SettleListFailureKeepsTheMessageUnsettledAndTriesAgai
     run_until([] { return false; }, 300ms);
     EXPECT_TRUE(updates_.empty());  // the row is left as it is: unsettled, never resent
     EXPECT_NE(engine_->settle_progress().last_error.find("list broken"), std::string::npos);
+    EXPECT_EQ(engine_->settle_progress().failures, 1u);
     ASSERT_TRUE(run_until_updated(1, 10000ms));
+    EXPECT_EQ(engine_->settle_progress().failures, 1u);  // the retry succeeded
     EXPECT_EQ(update("m1").plivo_message_uuid, "found-1");
     EXPECT_EQ(plivo_.posts(), 0u);
 }
