@@ -8,12 +8,15 @@
 #   6. the type-check of the Supabase Edge Function examples,
 #   7. the end-to-end tests (real server + worker + simulator, relay for delivery reports),
 #   8. 2 and 7 again on PostgreSQL 17 and 18, each in a Debian root of its own
-#      (scripts/lib/versions.sh),
+#      (scripts/lib/versions.sh); both run in the background from after 2 on, side by
+#      side with 3 to 7 (mostly waiting on timeouts and rate limits, not the CPU), and
+#      their output is shown when they end,
 # and ends with one line "N passed, N failed" over all of them.
 #
 # --server-only: 2 and 7 alone, on PG_MAJOR, with the simulator and relay already built
 # (what 8 runs inside each root; 7 there skips the fault and chaos scenarios). PG_PLIVO_VERSIONS="15" skips 8 (default "15 17 18").
 source "$(dirname "$0")/lib/common.sh"
+source "$(dirname "$0")/lib/versions.sh"
 require_root "$@"
 cd "$REPO_ROOT"
 
@@ -30,11 +33,13 @@ fi
 passed=0
 failed=0
 suite_failed=()
-count() {  # count SUITE PASSED FAILED
+suite_started=$SECONDS
+count() {  # count SUITE PASSED FAILED: with the time since the suite before ended
     passed=$((passed + $2))
     failed=$((failed + $3))
     if [ "$3" -ne 0 ]; then suite_failed+=("$1"); fi
-    log "$1: $2 passed, $3 failed"
+    log "$1: $2 passed, $3 failed ($((SECONDS - suite_started)) s)"
+    suite_started=$SECONDS
 }
 
 # 1. Unit tests.
@@ -88,6 +93,20 @@ run_counted() {
     fi
 }
 
+# 8 starts: each other server version in the background, its output in a file.
+declare -A version_logs version_pids version_started
+if [ "$server_only" = no ]; then
+    for major in ${PG_PLIVO_VERSIONS:-15 17 18}; do
+        [ "$major" = "$PG_MAJOR" ] && continue
+        install_mmdebstrap
+        version_logs[$major]="$(mktemp)"
+        version_started[$major]=$SECONDS
+        log "PostgreSQL $major: started in the background (scripts/test_version.sh $major)"
+        scripts/test_version.sh "$major" >"${version_logs[$major]}" 2>&1 &
+        version_pids[$major]=$!
+    done
+fi
+
 if [ "$server_only" = no ]; then
     # 3. The same unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
     run_counted "unit (ASan/UBSan)" tests/unit/run_sanitized.sh
@@ -110,13 +129,19 @@ if [ "$server_only" = yes ]; then
 fi
 run_counted "end-to-end (PostgreSQL $PG_MAJOR)" tests/e2e/run.sh
 
-# 8. The other server versions, each in its own root.
-if [ "$server_only" = no ]; then
-    for major in ${PG_PLIVO_VERSIONS:-15 17 18}; do
-        [ "$major" = "$PG_MAJOR" ] && continue
-        run_counted "PostgreSQL $major" scripts/test_version.sh "$major"
-    done
-fi
+# 8. The other server versions: their output, in turn, once each has ended.
+for major in $(printf "%s\n" "${!version_pids[@]}" | sort -n); do
+    log "PostgreSQL $major: waiting for it to end"
+    wait "${version_pids[$major]}" || true
+    cat "${version_logs[$major]}"
+    suite_started=${version_started[$major]}
+    line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "${version_logs[$major]}" | tail -1)"
+    if [ -n "$line" ]; then
+        count "PostgreSQL $major" "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
+    else
+        count "PostgreSQL $major" 0 1
+    fi
+done
 
 if [ "${#suite_failed[@]}" -ne 0 ]; then
     log "failing suites: ${suite_failed[*]}"

@@ -38,6 +38,15 @@ root_packages() {
 
 version_root() { echo "$VERSION_ROOTS/pg$1"; }
 
+# What makes the roots; scripts/test.sh installs it before it makes them side by side
+# (two apt-get installs at once would fight over dpkg's lock).
+install_mmdebstrap() {
+    command -v mmdebstrap >/dev/null 2>&1 && return 0
+    log "installing mmdebstrap"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        mmdebstrap >/dev/null
+}
+
 # make_version_root MAJOR: the root for MAJOR, made when missing or when what it should
 # hold changed (a stamp records the suite and the package list).
 make_version_root() {
@@ -51,11 +60,7 @@ make_version_root() {
     if [ -f "$root/.pg_plivo-root" ] && [ "$(cat "$root/.pg_plivo-root")" = "$stamp" ]; then
         return 0
     fi
-    command -v mmdebstrap >/dev/null 2>&1 || {
-        log "installing mmdebstrap"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            mmdebstrap >/dev/null
-    }
+    install_mmdebstrap
     unmount_version_root "$major"
     rm -rf "$root"
     mkdir -p "$VERSION_ROOTS"
