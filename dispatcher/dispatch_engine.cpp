@@ -510,7 +510,8 @@ struct DispatchEngine::State {
             it = now - it->second > kSettledMemory ? settled.erase(it) : std::next(it);
     }
 
-    void add_backlog(std::vector<UnsettledMessage> backlog, SteadyTime now) {
+    void add_backlog(std::vector<UnsettledMessage> backlog, SteadyTime now,
+                     std::optional<SystemTime> next_unsettled) {
         backlog_seen = true;
         next_backlog = now + kBacklogPoll;
         backlog_more = false;
@@ -529,7 +530,12 @@ struct DispatchEngine::State {
         }
         if (!to_list.empty() && !batch) {
             batch.emplace(std::move(to_list), batch_config());
-            if (batch->empty()) batch.reset();
+            if (batch->empty()) {
+                batch.reset();
+            } else if (next_unsettled && batch->could_grow_with(*next_unsettled)) {
+                batch.reset();          // the whole burst, at the next look
+                backlog_more = false;   // which is kBacklogPoll away, not at once
+            }
         }
     }
 
@@ -1170,8 +1176,9 @@ std::chrono::milliseconds DispatchEngine::settle_cutoff() const {
 }
 
 void DispatchEngine::add_unsettled(std::vector<UnsettledMessage> backlog,
-                                   std::chrono::steady_clock::time_point now) {
-    state_->add_backlog(std::move(backlog), now);
+                                   std::chrono::steady_clock::time_point now,
+                                   std::optional<SystemTime> next_unsettled) {
+    state_->add_backlog(std::move(backlog), now, next_unsettled);
     state_->pump(now);
 }
 

@@ -173,9 +173,13 @@ public:
     std::size_t settle_backlog_wanted(std::chrono::steady_clock::time_point now) const;
     std::chrono::milliseconds settle_cutoff() const;
     // Unsettled rows, oldest first, none claimed. Rows the engine is settling or has
-    // decided (update not yet recorded) are skipped.
+    // decided (update not yet recorded) are skipped. `next_unsettled`: the oldest
+    // attempt of the rows still too recent for the backlog, if any. When it would join
+    // the batch's window (answers lost in a burst that straddles the cutoff), the batch
+    // waits for it, a backlog poll at a time, rather than list the window twice.
     void add_unsettled(std::vector<UnsettledMessage> backlog,
-                       std::chrono::steady_clock::time_point now);
+                       std::chrono::steady_clock::time_point now,
+                       std::optional<SystemTime> next_unsettled = std::nullopt);
 
     struct SettleProgress {
         std::size_t batch = 0;       // messages of the batch being listed

@@ -45,19 +45,31 @@ SettleBatch::SettleBatch(std::vector<UnsettledMessage> backlog, const SettleBatc
         return a.unsettled_since < b.unsettled_since;
     });
     for (UnsettledMessage& message : backlog) {
-        if (messages_.size() >= config_.max_messages) break;
-        if (!messages_.empty() &&
-            message.unsettled_since > messages_.front().unsettled_since + config_.max_span)
+        if (messages_.size() >= config_.max_messages ||
+            (!messages_.empty() &&
+             message.unsettled_since > messages_.front().unsettled_since + config_.max_span)) {
+            cut_short_ = true;
             break;
+        }
         const std::string digits = digits_of(message.recipient);
         auto [entry, fresh] = by_digits_.try_emplace(digits);
         if (fresh) recipient_order_.push_back(digits);
         entry->second.push_back(messages_.size());
         messages_.push_back(std::move(message));
     }
+    if (messages_.size() >= config_.max_messages) cut_short_ = true;
     done_ = messages_.empty();
     // One recipient: its own list is the window, and cheaper.
     per_recipient_ = recipient_order_.size() == 1;
+}
+
+bool SettleBatch::could_grow_with(std::chrono::system_clock::time_point since) const {
+    if (messages_.empty() || cut_short_) return false;
+    if (since > messages_.front().unsettled_since + config_.max_span) return false;
+    // Its record lies within [since - tolerance, since + timeout + tolerance]; the
+    // window ends at the newest attempt + timeout + tolerance.
+    return since - config_.clock_tolerance <=
+           messages_.back().unsettled_since + config_.request_timeout + config_.clock_tolerance;
 }
 
 ListQuery SettleBatch::window_query() const {

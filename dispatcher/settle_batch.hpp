@@ -56,6 +56,11 @@ public:
     SettleBatch(std::vector<UnsettledMessage> backlog, const SettleBatchConfig& config);
 
     bool empty() const { return messages_.empty(); }
+    // Whether an unsettled message whose attempt started at `since`, not in the backlog
+    // yet (too recent to settle), would belong to this batch: its record could fall in
+    // the batch's window, and the batch was not already cut short by max_span or
+    // max_messages. Listing now would mean listing that part of the window again for it.
+    bool could_grow_with(std::chrono::system_clock::time_point since) const;
     std::size_t size() const { return messages_.size(); }
     bool per_recipient() const { return per_recipient_; }
     int pages_read() const { return pages_read_; }
@@ -94,6 +99,7 @@ private:
     std::vector<std::string> recipient_order_;                  // digits, by oldest message
     std::map<std::string, std::vector<ListedMessage>> objects_;  // by recipient digits
     std::vector<Ready> ready_;
+    bool cut_short_ = false;  // messages of the backlog were left for a later batch
     bool per_recipient_ = false;
     std::size_t current_ = 0;  // per recipient: index into recipient_order_
     bool done_ = false;

@@ -310,6 +310,14 @@ constexpr const char* kApplySettledBefore030Sql =
     "   AND m.unsettled_since <= pg_catalog.clock_timestamp() - $1 * interval '1 millisecond'"\
     " ORDER BY m.unsettled_since, m.id LIMIT $2"
 
+// The oldest attempt of the unsettled rows still too recent for the backlog ($1 ms, as
+// above): settling waits for it when it would fall in the batch's window.
+constexpr const char* kNextUnsettledSql =
+    "SELECT pg_catalog.date_part('epoch', min(m.unsettled_since))"
+    " FROM plivo.message_logs m"
+    " WHERE " PLIVO_OUTCOME_OPEN("m") " AND m.status IN ('queued', 'retrying')"
+    "   AND m.unsettled_since > pg_catalog.clock_timestamp() - $1 * interval '1 millisecond'";
+
 // Attempts whose lease ran out were interrupted (a crash): their outcome is unknown.
 // On start-up every 'sending' row is such an orphan — there is only one worker.
 constexpr const char* kRecoverLeasesSql =
@@ -363,6 +371,7 @@ struct Plans {
     SPIPlanPtr unsettled_rivals = nullptr;
     SPIPlanPtr apply_settled = nullptr;
     SPIPlanPtr unsettled_backlog = nullptr;
+    SPIPlanPtr next_unsettled = nullptr;
     SPIPlanPtr early_reports = nullptr;
     SPIPlanPtr report_lock = nullptr;
 };
@@ -374,7 +383,7 @@ void forget_plans() {
     for (SPIPlanPtr* plan : {&plans.claim, &plans.apply_updates, &plans.recover, &plans.next_due,
                              &plans.owned_uuids, &plans.unsettled_rivals, &plans.early_reports,
                              &plans.report_lock, &plans.apply_settled,
-                             &plans.unsettled_backlog}) {
+                             &plans.unsettled_backlog, &plans.next_unsettled}) {
         if (*plan) SPI_freeplan(*plan);
         *plan = nullptr;
     }
@@ -454,6 +463,7 @@ void add_updates(StepInput& input, const std::vector<plivo::RowUpdate>& updates)
 struct StepOutput {
     std::vector<plivo::ClaimedMessage> claimed;
     std::vector<plivo::UnsettledMessage> unsettled;  // the backlog, when asked for
+    std::optional<plivo::SystemTime> next_unsettled;  // with it: the oldest too recent
     std::vector<std::pair<std::string, plivo::SettleAnswer>> settle_answers;
     std::optional<double> next_due_seconds;
     uint64 recovered = 0;
@@ -662,6 +672,22 @@ StepOutput run_step(const StepInput& input) {
         });
         output.unsettled.reserve(rows);
         for (uint64 row = 0; row < rows; ++row) output.unsettled.push_back(unsettled_from_row(row));
+        uint64 next_rows = pg_call([&] {
+            Oid types[1] = {INT4OID};
+            Datum values[1] = {
+                Int32GetDatum(static_cast<int32>(std::min<long>(input.backlog_cutoff_ms, INT32_MAX)))};
+            int rc = SPI_execute_plan(prepare_once(plans.next_unsettled, kNextUnsettledSql, 1, types),
+                                      values, nullptr, true, 1);
+            if (rc != SPI_OK_SELECT) elog(ERROR, "pg_plivo: reading the next unsettled failed: %d", rc);
+            return SPI_processed;
+        });
+        if (next_rows == 1) {
+            if (auto epoch = result_text(0, 1)) {
+                output.next_unsettled = plivo::SystemTime(
+                    std::chrono::duration_cast<plivo::SystemTime::duration>(
+                        std::chrono::duration<double>(std::strtod(epoch->c_str(), nullptr))));
+            }
+        }
     }
 
     if (input.claim_limit > 0) {
@@ -1041,7 +1067,8 @@ void run_dispatcher() {
                     engine->uuids_recorded(pending_updates);
                     pending_updates.clear();
                 }
-                if (input.backlog_limit > 0) engine->add_unsettled(std::move(output.unsettled), now);
+                if (input.backlog_limit > 0)
+                    engine->add_unsettled(std::move(output.unsettled), now, output.next_unsettled);
                 for (auto& [id, answer] : output.settle_answers)
                     engine->resolve_settle_check(id, answer, now);
                 if (input.recover_leases) {

@@ -969,6 +969,48 @@ TEST_F(DispatchEngineTest, DecidedMessagesAreNotTakenUpAgainFromTheBacklog) {
     EXPECT_EQ(engine_->settle_backlog_wanted(SteadyClock::now()), 0u);
 }
 
+TEST_F(DispatchEngineTest, ABurstStraddlingTheCutoffIsListedOnceWhenAllOfItIsThere) {
+    // m1 is old enough for the backlog; m2, lost in the same burst 0.1 s later, is not
+    // yet. Listing m1's window now would mean listing it again for m2.
+    auto since = SystemClock::now() - 10s;
+    std::atomic<int> lists{0};
+    plivo_.on_get([since, &lists](const httplib::Request&, httplib::Response& r) {
+        ++lists;
+        r.set_content(FakePlivo::list_body({listed("u-1", since, "14155550100", "14155550111"),
+                                            listed("u-2", since + 100ms, "14155550100", "14155550122")},
+                                           false),
+                      "application/json");
+    });
+    engine(config());
+    claimed_.insert("m1");
+    engine_->add_unsettled({unsettled_message("m1", since, "+14155550111")}, SteadyClock::now(),
+                           since + 100ms);
+    run_until([] { return false; }, 300ms);
+    EXPECT_EQ(lists.load(), 0);  // waits for m2
+    EXPECT_EQ(engine_->settle_backlog_wanted(SteadyClock::now()), 0u);  // until the next look
+    // The next look has both (and nothing too recent): one list for the two.
+    claimed_.insert("m2");
+    engine_->add_unsettled({unsettled_message("m1", since, "+14155550111"),
+                            unsettled_message("m2", since + 100ms, "+14155550122")},
+                           SteadyClock::now(), std::nullopt);
+    ASSERT_TRUE(run_until_updated(2));
+    EXPECT_EQ(lists.load(), 1);
+    EXPECT_EQ(update("m1").plivo_message_uuid, "u-1");
+    EXPECT_EQ(update("m2").plivo_message_uuid, "u-2");
+}
+
+TEST_F(DispatchEngineTest, AnUnsettledMessageFarFromTheBatchDoesNotHoldItBack) {
+    auto since = SystemClock::now() - 100s;
+    plivo_.on_get([since](const httplib::Request&, httplib::Response& r) {
+        r.set_content(FakePlivo::list_body({listed("u-1", since)}, false), "application/json");
+    });
+    engine(config());  // tolerance 10 s, timeout 3 s: the window ends 13 s after m1
+    claimed_.insert("m1");
+    engine_->add_unsettled({unsettled_message("m1", since)}, SteadyClock::now(), since + 24s);
+    ASSERT_TRUE(run_until_updated(1));
+    EXPECT_EQ(update("m1").plivo_message_uuid, "u-1");
+}
+
 TEST_F(DispatchEngineTest, SettleWithMoreUnsettledOfThePairThanListedFailsAmbiguous) {
     // After a crash two messages to one number are unsettled and Plivo lists one: it may
     // be either's. Neither may take it and leave the other to resend it.

@@ -182,6 +182,30 @@ TEST(SettleBatch, BatchTakesTheOldestWithinItsSpanAndLeavesKnownUuidsOut) {
     EXPECT_EQ(*request->query.until, kT0 + 65s + 15s);
 }
 
+TEST(SettleBatch, AMessageTooRecentForTheBacklogCouldGrowTheBatchOnlyWithinItsWindow) {
+    SettleBatchConfig c = config();  // tolerance 10 s, timeout 5 s
+    c.max_span = 60s;
+    SettleBatch batch({unsettled("a", "+14155550101", 0s), unsettled("b", "+14155550102", 10s)}, c);
+    // The window ends at 10 + 5 + 10 s; a record of an attempt at t lies from t - 10 s.
+    EXPECT_TRUE(batch.could_grow_with(kT0 + 11s));
+    EXPECT_TRUE(batch.could_grow_with(kT0 + 35s));
+    EXPECT_FALSE(batch.could_grow_with(kT0 + 36s));
+    // A batch cut short by its span (or its size) is complete as it is.
+    SettleBatch spanned({unsettled("a", "+14155550101", 0s), unsettled("b", "+14155550102", 10s),
+                         unsettled("late", "+14155550103", 61s)},
+                        c);
+    ASSERT_EQ(spanned.size(), 2u);
+    EXPECT_FALSE(spanned.could_grow_with(kT0 + 11s));
+    c.max_messages = 2;
+    SettleBatch full({unsettled("a", "+14155550101", 0s), unsettled("b", "+14155550102", 10s)}, c);
+    EXPECT_FALSE(full.could_grow_with(kT0 + 11s));
+    // Nor can one beyond the span of the oldest join.
+    c.max_messages = 1000;
+    c.max_span = 20s;
+    SettleBatch short_span({unsettled("a", "+14155550101", 0s), unsettled("b", "+14155550102", 10s)}, c);
+    EXPECT_FALSE(short_span.could_grow_with(kT0 + 21s));
+}
+
 TEST(SettleBatch, AnObjectWithoutANumberCouldBeAnybodys) {
     SettleBatch batch({unsettled("a", "+14155550101", 0s), unsettled("b", "+14155550102", 0s)},
                       config());
