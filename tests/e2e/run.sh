@@ -41,10 +41,10 @@ for scenario in "$(dirname "$0")"/scenarios/${E2E_ONLY:-}*.sh; do
         continue
     fi
     echo "== $(basename "$scenario" .sh)"
-    scenario_started=$SECONDS
+    e2e_scenario_t0=$SECONDS
     fresh
     source "$scenario"
-    echo "  ($(basename "$scenario" .sh) took $((SECONDS - scenario_started)) s)"
+    echo "  ($(basename "$scenario" .sh) took $((SECONDS - e2e_scenario_t0)) s)"
 done
 
 # After every scenario (crashes, faults, rejections, reloads): the auth token was never
