@@ -8,13 +8,15 @@
 #   6. the type-check of the Supabase Edge Function examples,
 #   7. the end-to-end tests (real server + worker + simulator, relay for delivery reports),
 #   8. 2 and 7 again on PostgreSQL 17 and 18, each in a Debian root of its own
-#      (scripts/lib/versions.sh); both run in the background from after 2 on, side by
-#      side with 3 to 7 (mostly waiting on timeouts and rate limits, not the CPU), and
-#      their output is shown when they end,
-# and ends with one line "N passed, N failed" over all of them.
+#      (scripts/lib/versions.sh),
+# 8 and 7's fault and chaos scenarios run in the background from after 2 on, side by
+# side with 3 to 7 (mostly waiting on timeouts and rate limits, not the CPU); their
+# output is shown when they end. The whole
+# run ends with one line "N passed, N failed" over all of them.
 #
 # --server-only: 2 and 7 alone, on PG_MAJOR, with the simulator and relay already built
-# (what 8 runs inside each root; 7 there skips the fault and chaos scenarios). PG_PLIVO_VERSIONS="15" skips 8 (default "15 17 18").
+# (what 8 runs inside each root; 7 there skips the fault and chaos scenarios).
+# PG_PLIVO_VERSIONS="15" skips 8 (default "15 17 18").
 source "$(dirname "$0")/lib/common.sh"
 source "$(dirname "$0")/lib/versions.sh"
 require_root "$@"
@@ -93,21 +95,53 @@ run_counted() {
     fi
 }
 
-# 8 starts: each other server version in the background, its output in a file.
-declare -A version_logs version_pids version_started
+# Suites in the background: each one's output goes to a file, shown when it has ended
+# (finish_background), counted like run_counted's.
+declare -A background_logs background_pids background_started
+background_order=()
+start_background() {  # start_background NAME COMMAND...
+    local name="$1"
+    shift
+    background_logs[$name]="$(mktemp)"
+    background_started[$name]=$SECONDS
+    background_order+=("$name")
+    log "$name: started in the background ($*)"
+    "$@" >"${background_logs[$name]}" 2>&1 &
+    background_pids[$name]=$!
+}
+finish_background() {  # every suite start_background started, in the order started
+    local name line
+    for name in "${background_order[@]}"; do
+        log "$name: waiting for it to end"
+        wait "${background_pids[$name]}" || true
+        cat "${background_logs[$name]}"
+        suite_started=${background_started[$name]}
+        line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "${background_logs[$name]}" | tail -1)"
+        if [ -n "$line" ]; then
+            count "$name" "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
+        else
+            count "$name" 0 1
+        fi
+    done
+}
+
+# 7. End to end. The other server versions run the scenarios that touch the server
+# (worker lifecycle, crashes, SQL API, reports, upgrades); the fault and chaos ones (03,
+# 04, 11, 18) exercise dispatcher/ and the simulator, which do not change with the server.
+# On the host those run in the background, on a cluster and simulator of their own,
+# beside 3 to 6 and the other scenarios.
+fault_scenarios="03 04 11 18"
+
 if [ "$server_only" = no ]; then
+    # 8 starts: each other server version in its root.
     for major in ${PG_PLIVO_VERSIONS:-15 17 18}; do
         [ "$major" = "$PG_MAJOR" ] && continue
         install_mmdebstrap
-        version_logs[$major]="$(mktemp)"
-        version_started[$major]=$SECONDS
-        log "PostgreSQL $major: started in the background (scripts/test_version.sh $major)"
-        scripts/test_version.sh "$major" >"${version_logs[$major]}" 2>&1 &
-        version_pids[$major]=$!
+        start_background "PostgreSQL $major" scripts/test_version.sh "$major"
     done
-fi
+    start_background "end-to-end (PostgreSQL $PG_MAJOR, faults and chaos)" \
+        env E2E_SCENARIOS="$fault_scenarios" tests/e2e/run.sh
 
-if [ "$server_only" = no ]; then
     # 3. The same unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
     run_counted "unit (ASan/UBSan)" tests/unit/run_sanitized.sh
 
@@ -121,27 +155,10 @@ if [ "$server_only" = no ]; then
     run_counted "supabase examples" examples/supabase/check.sh
 fi
 
-# 7. End to end. The other server versions run the scenarios that touch the server
-# (worker lifecycle, crashes, SQL API, reports, upgrades); the fault and chaos ones (03, 04,
-# 11, 18) exercise dispatcher/ and the simulator, which do not change with the server.
-if [ "$server_only" = yes ]; then
-    export E2E_SCENARIOS="${E2E_SCENARIOS-01 02 05 06 07 08 09 10 12 13 14 15 16 17}"
-fi
-run_counted "end-to-end (PostgreSQL $PG_MAJOR)" tests/e2e/run.sh
+run_counted "end-to-end (PostgreSQL $PG_MAJOR)" env E2E_EXCEPT="$fault_scenarios" tests/e2e/run.sh
 
-# 8. The other server versions: their output, in turn, once each has ended.
-for major in $(printf "%s\n" "${!version_pids[@]}" | sort -n); do
-    log "PostgreSQL $major: waiting for it to end"
-    wait "${version_pids[$major]}" || true
-    cat "${version_logs[$major]}"
-    suite_started=${version_started[$major]}
-    line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "${version_logs[$major]}" | tail -1)"
-    if [ -n "$line" ]; then
-        count "PostgreSQL $major" "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
-    else
-        count "PostgreSQL $major" 0 1
-    fi
-done
+# The background suites (8, and the host's fault scenarios), once each has ended.
+finish_background
 
 if [ "${#suite_failed[@]}" -ne 0 ]; then
     log "failing suites: ${suite_failed[*]}"
