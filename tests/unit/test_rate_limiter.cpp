@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "rate_limiter.hpp"
 
@@ -35,11 +36,70 @@ int count_now(RateLimiter& limiter, const std::string& sender, Clock::time_point
     return n;
 }
 
+// When acquisitions succeed polling every millisecond over [from, from + span).
+std::vector<Clock::time_point> acquired_at(RateLimiter& limiter, const std::string& sender,
+                                           Clock::time_point from, Clock::duration span) {
+    std::vector<Clock::time_point> times;
+    for (auto t = from; t < from + span; t += 1ms) {
+        while (limiter.try_acquire(sender, t)) times.push_back(t);
+    }
+    return times;
+}
+
+// The most of `times` (in order) within any window of `length`, wherever it starts.
+std::size_t busiest(const std::vector<Clock::time_point>& times, Clock::duration length) {
+    std::size_t most = 0;
+    for (std::size_t i = 0, j = 0; i < times.size(); ++i) {
+        while (j < times.size() && times[j] < times[i] + length) ++j;
+        most = std::max(most, j - i);
+    }
+    return most;
+}
+
 TEST(RateLimiter, DefaultsMatchPlivosAccountLimit) {
     RateLimiter limiter(RateLimits{}, kT0);
     // Over any 5 s window no more than 300 requests (Plivo's limit) after the burst settles.
     EXPECT_EQ(count_acquired(limiter, kA, kT0, 1s), 60 + 59);  // burst of 60, then 60/s
     EXPECT_NEAR(count_acquired(limiter, kA, kT0 + 1s, 5s), 300, 1);
+}
+
+TEST(RateLimiter, NoFiveSecondsSeeMoreThanPlivoAllows) {
+    // The bucket alone would let its burst of 60 and 300 more into one 5 s (Plivo: 429).
+    RateLimiter limiter(RateLimits{}, kT0);
+    EXPECT_EQ(limiter.window_limit(), 300u);
+    std::vector<Clock::time_point> times = acquired_at(limiter, kA, kT0, 30s);
+    EXPECT_EQ(busiest(times, 5s), 300u);
+    EXPECT_GE(times.size(), 1790u);  // and the rate is still reached: 60/s
+    EXPECT_LE(times.size(), 1800u);
+}
+
+TEST(RateLimiter, WindowRoundsUpSoThatALowRateIsStillReached) {
+    // 0.3/s: 1.5 requests per 5 s. A window of one would give 0.2/s.
+    RateLimits limits;
+    limits.account_rate = 0.3;
+    limits.account_burst = 1.0;
+    RateLimiter limiter(limits, kT0);
+    EXPECT_EQ(limiter.window_limit(), 2u);
+    std::vector<Clock::time_point> times = acquired_at(limiter, kA, kT0, 100s);
+    EXPECT_EQ(times.size(), 30u);  // one at once, then every 3.33 s
+    EXPECT_LE(busiest(times, 5s), 2u);
+}
+
+TEST(RateLimiter, RequestsThatAreNotSendsCountInTheWindowToo) {
+    RateLimits limits;
+    limits.account_rate = 1.0;
+    limits.account_burst = 100.0;  // only the window (5 in 5 s) holds them back
+    RateLimiter limiter(limits, kT0);
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(limiter.try_acquire_account(kT0 + i * 1ms));
+    EXPECT_EQ(limiter.account_tokens(kT0 + 10ms), 2.0);
+    EXPECT_TRUE(limiter.try_acquire(kA, kT0 + 10ms));
+    EXPECT_TRUE(limiter.try_acquire(kB, kT0 + 10ms));
+    EXPECT_EQ(limiter.account_tokens(kT0 + 10ms), 0.0);
+    EXPECT_FALSE(limiter.try_acquire(kA, kT0 + 10ms));
+    EXPECT_FALSE(limiter.try_acquire_account(kT0 + 10ms));
+    EXPECT_EQ(limiter.account_wait_time(kT0 + 10ms), 5s - 10ms);  // the first leaves the window
+    EXPECT_EQ(limiter.wait_time(kA, kT0 + 10ms), 5s - 10ms);
+    EXPECT_TRUE(limiter.try_acquire(kA, kT0 + 5s));
 }
 
 TEST(RateLimiter, PerSenderLimitDoesNotBlockOtherSenders) {
@@ -158,6 +218,22 @@ TEST(RateLimiter, ReducedRateAlsoShrinksTheBurst) {
     // Drained, then 42/s with a burst of 42: one second later 42, not 60.
     EXPECT_EQ(count_now(limiter, kA, kT0 + 1s), 42);
     EXPECT_EQ(count_now(limiter, kA, kT0 + 1s + 100ms), 4);
+}
+
+TEST(RateLimiter, WindowFollowsTheConfiguredRateNotACut) {
+    RateLimiter limiter(steady(60), kT0);
+    ASSERT_NEAR(count_acquired(limiter, kA, kT0, 5s), 295, 2);  // 17 ms apart on a 1 ms clock
+    limiter.on_rate_limited(kT0 + 5s, std::nullopt);
+    ASSERT_NEAR(limiter.account_rate_now(), 42.0, 1.0);
+    // Counted from the cut rate (210 in 5 s), the window would be full: nothing for ~1.5 s.
+    EXPECT_EQ(limiter.window_limit(), 300u);
+    EXPECT_LE(limiter.account_wait_time(kT0 + 5s), 30ms);  // the drained bucket's next token
+    RateLimits lowered = steady(20);
+    limiter.configure(lowered, kT0 + 3s);
+    EXPECT_EQ(limiter.window_limit(), 100u);
+    lowered.window = 0ms;
+    limiter.configure(lowered, kT0 + 3s);
+    EXPECT_EQ(limiter.window_limit(), 0u);
 }
 
 // The worker's limits: burst 1 (paced evenly), and what accrues in 10 ms between two looks.
