@@ -25,7 +25,8 @@ void check(const RateLimits& limits) {
     if (!(limits.min_account_rate > 0.0))
         throw std::invalid_argument("minimum account rate must be positive");
     if (limits.catch_up.count() < 0) throw std::invalid_argument("catch-up time must not be negative");
-    if (limits.window.count() < 0) throw std::invalid_argument("window must not be negative");
+    if (limits.window.count() < 0 || limits.window_margin.count() < 0)
+        throw std::invalid_argument("window and its margin must not be negative");
 }
 
 // Requests the account may start in one window; the slack absorbs floating-point error
@@ -50,14 +51,14 @@ void RateLimiter::set_window() {
     if (limits_.window.count() == 0) {
         window_.reset();
     } else if (window_) {
-        window_->set_limit(window_requests(limits_), limits_.window);
+        window_->set_limit(window_requests(limits_), limits_.window + limits_.window_margin);
     } else {
-        window_.emplace(window_requests(limits_), limits_.window);
+        window_.emplace(window_requests(limits_), limits_.window + limits_.window_margin);
     }
 }
 
 double RateLimiter::with_catch_up(double burst, double rate) const {
-    return std::max(burst, rate * std::chrono::duration<double>(limits_.catch_up).count());
+    return burst + rate * std::chrono::duration<double>(limits_.catch_up).count();
 }
 
 double RateLimiter::sender_rate(const std::string& sender) const {

@@ -27,14 +27,19 @@ struct RateLimits {
     std::map<std::string, double> sender_rates;  // per-number overrides (E.164 → rate, 0: none)
     double min_account_rate = 1.0;               // floor for the 429 reduction
     std::chrono::milliseconds recovery_interval{1000};
-    // Every bucket also holds what its rate gives in this time: a caller that looks for
-    // tokens every few milliseconds would otherwise start at most one request per look
-    // with a burst of 1, whatever the rate (at 100,000/s, one per loop of the worker).
+    // Every bucket also holds what its rate gives in this time, on top of its burst: how
+    // late a caller may come for its tokens without losing them. With a burst of 1 alone,
+    // a loop that comes a few milliseconds late to each token sends below the rate (and
+    // at 100,000/s starts one request per look).
     std::chrono::microseconds catch_up{0};
     // The account starts at most ceil(account_rate × window) requests in any window of
     // this length, Plivo's (0: no such cap). ceil, not floor: at 0.3/s floor would allow
     // one request per 5 s, a third below the rate; two is still within rate × window + 1.
     std::chrono::milliseconds window{5000};
+    // Requests are counted this much longer than the window: a request's time on the way
+    // varies, so one started exactly a window after the oldest counted may reach Plivo
+    // less than a window after it, one too many there.
+    std::chrono::milliseconds window_margin{0};
 };
 
 class RateLimiter {
