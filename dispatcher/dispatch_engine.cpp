@@ -819,18 +819,23 @@ struct DispatchEngine::State {
     }
 
     // When settling needs the engine again (a bucket refills, a backoff ends, the idle
-    // engine's next look at the backlog); nullopt: not before an answer.
-    std::optional<milliseconds> settle_wakeup(SteadyTime now) const {
+    // engine's next look at the backlog); nullopt: not before an answer. A list page and
+    // a lookup each need an account token too: zero while none is there would spin.
+    std::optional<milliseconds> settle_wakeup(SteadyTime now) {
         std::optional<milliseconds> best;
         auto consider = [&](SteadyClock::duration d) {
             milliseconds ms = ceil_ms(d);
             if (!best || ms < *best) best = ms;
         };
-        if (batch && !list_on_wire) {
-            consider(std::max({list_not_before - now, list_bucket.wait_time(now),
-                               SteadyClock::duration::zero()}));
+        const bool list_waits = batch && !list_on_wire;
+        if (list_waits || !lookups.empty()) {
+            const auto account_wait = limiter.account_wait_time(now);
+            if (list_waits) {
+                consider(std::max({list_not_before - now, list_bucket.wait_time(now), account_wait,
+                                   SteadyClock::duration::zero()}));
+            }
+            if (!lookups.empty()) consider(std::max(lookup_not_before - now, account_wait));
         }
-        if (!lookups.empty()) consider(lookup_not_before - now);
         if (backlog_seen && settle_idle())
             consider(backlog_more ? SteadyClock::duration::zero() : next_backlog - now);
         return best;

@@ -25,6 +25,15 @@ void check(const RateLimits& limits) {
     if (!(limits.min_account_rate > 0.0))
         throw std::invalid_argument("minimum account rate must be positive");
     if (limits.catch_up.count() < 0) throw std::invalid_argument("catch-up time must not be negative");
+    if (limits.window.count() < 0 || limits.window_margin.count() < 0)
+        throw std::invalid_argument("window and its margin must not be negative");
+}
+
+// Requests the account may start in one window; the slack absorbs floating-point error
+// (60/s × 5 s must stay 300), the cap keeps an absurd rate from overflowing.
+std::size_t window_requests(const RateLimits& limits) {
+    double requests = limits.account_rate * std::chrono::duration<double>(limits.window).count();
+    return static_cast<std::size_t>(std::clamp(std::ceil(requests - 1e-6), 1.0, 1e12));
 }
 
 }  // namespace
@@ -33,10 +42,23 @@ RateLimiter::RateLimiter(const RateLimits& limits, Clock::time_point now)
     // limits_ is set before account_ (declaration order): account_burst_for() reads it.
     : limits_(limits), account_(limits.account_rate, account_burst_for(limits.account_rate), now) {
     check(limits);
+    set_window();
+}
+
+// From the configured rate: a 429's cut slows the bucket, and a window counting from the
+// cut rate would stop sending altogether until the requests before the cut had left it.
+void RateLimiter::set_window() {
+    if (limits_.window.count() == 0) {
+        window_.reset();
+    } else if (window_) {
+        window_->set_limit(window_requests(limits_), limits_.window + limits_.window_margin);
+    } else {
+        window_.emplace(window_requests(limits_), limits_.window + limits_.window_margin);
+    }
 }
 
 double RateLimiter::with_catch_up(double burst, double rate) const {
-    return std::max(burst, rate * std::chrono::duration<double>(limits_.catch_up).count());
+    return burst + rate * std::chrono::duration<double>(limits_.catch_up).count();
 }
 
 double RateLimiter::sender_rate(const std::string& sender) const {
@@ -77,7 +99,9 @@ void RateLimiter::recover(Clock::time_point now) {
     if (rate != account_.rate()) account_.set_rate(rate, account_burst_for(rate), now);
 }
 
+// Every request started: the last second's rate (for a 429's cut) and Plivo's window.
 void RateLimiter::count_sent(Clock::time_point now) {
+    if (window_) window_->record(now);
     if (now - window_start_ >= kSentWindow) {
         sent_last_window_ = now - window_start_ < 2 * kSentWindow ? sent_this_window_ : 0;
         sent_this_window_ = 0;
@@ -101,6 +125,7 @@ bool RateLimiter::try_acquire(const std::string& sender, Clock::time_point now) 
     if (now < paused_until_) return false;
     TokenBucket* bucket = sender_bucket(sender, now);
     if (account_.wait_time(now) != Clock::duration::zero()) return false;
+    if (window_ && window_->wait_time(now) != Clock::duration::zero()) return false;
     if (bucket && bucket->wait_time(now) != Clock::duration::zero()) return false;
     account_.try_take(now);
     if (bucket) bucket->try_take(now);
@@ -111,6 +136,7 @@ bool RateLimiter::try_acquire(const std::string& sender, Clock::time_point now) 
 bool RateLimiter::try_acquire_account(Clock::time_point now) {
     recover(now);
     if (now < paused_until_) return false;
+    if (window_ && window_->wait_time(now) != Clock::duration::zero()) return false;
     if (!account_.try_take(now)) return false;
     count_sent(now);
     return true;
@@ -119,13 +145,17 @@ bool RateLimiter::try_acquire_account(Clock::time_point now) {
 double RateLimiter::account_tokens(Clock::time_point now) {
     recover(now);
     if (now < paused_until_) return 0.0;
-    return std::floor(account_.available(now) + 1e-9);
+    double tokens = std::floor(account_.available(now) + 1e-9);
+    if (window_) tokens = std::min(tokens, static_cast<double>(window_->room(now)));
+    return tokens;
 }
 
 RateLimiter::Clock::duration RateLimiter::account_wait_time(Clock::time_point now) {
     recover(now);
     Clock::duration pause = now < paused_until_ ? paused_until_ - now : Clock::duration::zero();
-    return std::max(pause, account_.wait_time(now));
+    Clock::duration wait = std::max(pause, account_.wait_time(now));
+    if (window_) wait = std::max(wait, window_->wait_time(now));
+    return wait;
 }
 
 RateLimiter::Clock::duration RateLimiter::wait_time(const std::string& sender,
@@ -161,6 +191,7 @@ void RateLimiter::configure(const RateLimits& limits, Clock::time_point now) {
     double rate = reduced ? std::min(account_.rate(), limits_.account_rate) : limits_.account_rate;
     if (reduced && rate >= limits_.account_rate) last_cut_.reset();
     account_.set_rate(rate, account_burst_for(rate), now);
+    set_window();
     for (auto it = senders_.begin(); it != senders_.end();) {
         double sender = sender_rate(it->first);
         if (sender > 0.0) {

@@ -1345,6 +1345,30 @@ TEST_F(DispatchEngineTest, NextWakeupSaysWhenTheEngineNeedsTheWorker) {
     EXPECT_FALSE(e.next_wakeup(SteadyClock::now()).has_value());
 }
 
+TEST_F(DispatchEngineTest, SettlingWaitingForAnAccountTokenWakesWhenItComes) {
+    // The worker no longer sleeps at least 10 ms between idle rounds when the engine
+    // names a time: a lookup due now but without its account token must not say zero.
+    plivo_.on_get([](const httplib::Request&, httplib::Response& r) {
+        r.set_content(listed("named-1", SystemClock::now() - 5s).dump(), "application/json");
+    });
+    accept_posts([] {});
+    EngineConfig c = config();
+    c.limits.account_rate = 1.0;
+    c.limits.account_burst = 1.0;
+    DispatchEngine& e = engine(c);
+    add({message("m0")});
+    ASSERT_TRUE(run_until_updated(1));  // the account's one token went to m0
+    UnsettledMessage m = unsettled_message("m1", SystemClock::now() - 10s);
+    m.known_uuid = "named-1";
+    add_unsettled({m});
+    EXPECT_EQ(e.in_flight(), 0u);
+    auto wake = e.next_wakeup(SteadyClock::now());
+    ASSERT_TRUE(wake.has_value());
+    EXPECT_GT(*wake, 500ms);  // m0's token came at most a few ms ago; the next in ~1 s
+    EXPECT_LE(*wake, 1001ms);
+    ASSERT_TRUE(run_until_updated(2, 3000ms));
+    EXPECT_EQ(update("m1").plivo_message_uuid, "named-1");
+}
 // --- JSON for the worker and the limiter additions -----------------------------------
 
 TEST(DispatchEngineJson, RowUpdatesJsonExactText) {

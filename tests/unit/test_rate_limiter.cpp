@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "rate_limiter.hpp"
 
@@ -31,8 +33,28 @@ int count_acquired(RateLimiter& limiter, const std::string& sender, Clock::time_
 // How many acquisitions succeed at one instant.
 int count_now(RateLimiter& limiter, const std::string& sender, Clock::time_point now) {
     int n = 0;
-    while (n < 1000 && limiter.try_acquire(sender, now)) ++n;
+    while (n < 100000 && limiter.try_acquire(sender, now)) ++n;
     return n;
+}
+
+// When acquisitions succeed polling every millisecond over [from, from + span).
+std::vector<Clock::time_point> acquired_at(RateLimiter& limiter, const std::string& sender,
+                                           Clock::time_point from, Clock::duration span) {
+    std::vector<Clock::time_point> times;
+    for (auto t = from; t < from + span; t += 1ms) {
+        while (limiter.try_acquire(sender, t)) times.push_back(t);
+    }
+    return times;
+}
+
+// The most of `times` (in order) within any window of `length`, wherever it starts.
+std::size_t busiest(const std::vector<Clock::time_point>& times, Clock::duration length) {
+    std::size_t most = 0;
+    for (std::size_t i = 0, j = 0; i < times.size(); ++i) {
+        while (j < times.size() && times[j] < times[i] + length) ++j;
+        most = std::max(most, j - i);
+    }
+    return most;
 }
 
 TEST(RateLimiter, DefaultsMatchPlivosAccountLimit) {
@@ -40,6 +62,45 @@ TEST(RateLimiter, DefaultsMatchPlivosAccountLimit) {
     // Over any 5 s window no more than 300 requests (Plivo's limit) after the burst settles.
     EXPECT_EQ(count_acquired(limiter, kA, kT0, 1s), 60 + 59);  // burst of 60, then 60/s
     EXPECT_NEAR(count_acquired(limiter, kA, kT0 + 1s, 5s), 300, 1);
+}
+
+TEST(RateLimiter, NoFiveSecondsSeeMoreThanPlivoAllows) {
+    // The bucket alone would let its burst of 60 and 300 more into one 5 s (Plivo: 429).
+    RateLimiter limiter(RateLimits{}, kT0);
+    EXPECT_EQ(limiter.window_limit(), 300u);
+    std::vector<Clock::time_point> times = acquired_at(limiter, kA, kT0, 30s);
+    EXPECT_EQ(busiest(times, 5s), 300u);
+    EXPECT_GE(times.size(), 1790u);  // and the rate is still reached: 60/s
+    EXPECT_LE(times.size(), 1800u);
+}
+
+TEST(RateLimiter, WindowRoundsUpSoThatALowRateIsStillReached) {
+    // 0.3/s: 1.5 requests per 5 s. A window of one would give 0.2/s.
+    RateLimits limits;
+    limits.account_rate = 0.3;
+    limits.account_burst = 1.0;
+    RateLimiter limiter(limits, kT0);
+    EXPECT_EQ(limiter.window_limit(), 2u);
+    std::vector<Clock::time_point> times = acquired_at(limiter, kA, kT0, 100s);
+    EXPECT_EQ(times.size(), 30u);  // one at once, then every 3.33 s
+    EXPECT_LE(busiest(times, 5s), 2u);
+}
+
+TEST(RateLimiter, RequestsThatAreNotSendsCountInTheWindowToo) {
+    RateLimits limits;
+    limits.account_rate = 1.0;
+    limits.account_burst = 100.0;  // only the window (5 in 5 s) holds them back
+    RateLimiter limiter(limits, kT0);
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(limiter.try_acquire_account(kT0 + i * 1ms));
+    EXPECT_EQ(limiter.account_tokens(kT0 + 10ms), 2.0);
+    EXPECT_TRUE(limiter.try_acquire(kA, kT0 + 10ms));
+    EXPECT_TRUE(limiter.try_acquire(kB, kT0 + 10ms));
+    EXPECT_EQ(limiter.account_tokens(kT0 + 10ms), 0.0);
+    EXPECT_FALSE(limiter.try_acquire(kA, kT0 + 10ms));
+    EXPECT_FALSE(limiter.try_acquire_account(kT0 + 10ms));
+    EXPECT_EQ(limiter.account_wait_time(kT0 + 10ms), 5s - 10ms);  // the first leaves the window
+    EXPECT_EQ(limiter.wait_time(kA, kT0 + 10ms), 5s - 10ms);
+    EXPECT_TRUE(limiter.try_acquire(kA, kT0 + 5s));
 }
 
 TEST(RateLimiter, PerSenderLimitDoesNotBlockOtherSenders) {
@@ -160,14 +221,45 @@ TEST(RateLimiter, ReducedRateAlsoShrinksTheBurst) {
     EXPECT_EQ(count_now(limiter, kA, kT0 + 1s + 100ms), 4);
 }
 
-// The worker's limits: burst 1 (paced evenly), and what accrues in 10 ms between two looks.
+TEST(RateLimiter, WindowMarginCountsLongerNotMore) {
+    RateLimits limits;
+    limits.account_rate = 1.0;
+    limits.account_burst = 100.0;
+    limits.window_margin = 50ms;
+    RateLimiter limiter(limits, kT0);
+    EXPECT_EQ(limiter.window_limit(), 5u);  // 1/s × 5 s, the margin aside
+    EXPECT_EQ(count_now(limiter, kA, kT0), 5);
+    EXPECT_EQ(limiter.account_wait_time(kT0 + 5s), 50ms);
+    EXPECT_EQ(count_now(limiter, kA, kT0 + 5050ms), 5);
+}
+
+TEST(RateLimiter, WindowFollowsTheConfiguredRateNotACut) {
+    RateLimiter limiter(steady(60), kT0);
+    ASSERT_NEAR(count_acquired(limiter, kA, kT0, 5s), 295, 2);  // 17 ms apart on a 1 ms clock
+    limiter.on_rate_limited(kT0 + 5s, std::nullopt);
+    ASSERT_NEAR(limiter.account_rate_now(), 42.0, 1.0);
+    // Counted from the cut rate (210 in 5 s), the window would be full: nothing for ~1.5 s.
+    EXPECT_EQ(limiter.window_limit(), 300u);
+    EXPECT_LE(limiter.account_wait_time(kT0 + 5s), 30ms);  // the drained bucket's next token
+    RateLimits lowered = steady(20);
+    limiter.configure(lowered, kT0 + 3s);
+    EXPECT_EQ(limiter.window_limit(), 100u);
+    lowered.window = 0ms;
+    limiter.configure(lowered, kT0 + 3s);
+    EXPECT_EQ(limiter.window_limit(), 0u);
+}
+
+// The worker's limits: burst 1 (paced evenly), plus what accrues in 100 ms (how late the
+// loop may come for its tokens), and Plivo's window of 5 s counted over 5.05 s.
 RateLimits paced(double account_rate, double sender_rate) {
     RateLimits limits;
     limits.account_rate = account_rate;
     limits.account_burst = 1.0;
     limits.sender_rate = sender_rate;
     limits.sender_burst = 1.0;
-    limits.catch_up = 10ms;
+    limits.catch_up = 100ms;
+    limits.window = 5s;
+    limits.window_margin = 50ms;
     return limits;
 }
 
@@ -176,20 +268,94 @@ TEST(RateLimiter, CatchUpLetsAFastRateStartWhatAccruedBetweenLooks) {
     count_now(limiter, kA, kT0);
     // 5 ms later, 500 tokens have accrued: all of them, not one per look.
     EXPECT_EQ(count_now(limiter, kA, kT0 + 5ms), 500);
-    EXPECT_EQ(count_now(limiter, kA, kT0 + 5ms + 1s), 1000);  // at most 10 ms' worth
+    EXPECT_EQ(count_now(limiter, kA, kT0 + 5ms + 1s), 10001);  // 1 + 100 ms' worth at most
 }
 
-TEST(RateLimiter, CatchUpLeavesPlivosRatesPacedOneAtATime) {
+TEST(RateLimiter, CatchUpKeepsPlivosRatesNearlyEven) {
     RateLimiter account(paced(60.0, 0.0), kT0);
-    EXPECT_EQ(count_now(account, kA, kT0 + 10s), 1);  // 60/s × 10 ms < 1: burst 1
-    // Any 5 s window sees at most 60 × 5 + 1 (Plivo allows 300 in 5 s).
-    EXPECT_LE(count_acquired(account, kA, kT0 + 20s, 5s), 301);
+    EXPECT_EQ(count_now(account, kA, kT0 + 10s), 7);         // after a pause: 1 + 60/s × 100 ms
+    EXPECT_EQ(count_now(account, kA, kT0 + 10s + 17ms), 1);  // then one per token
+    std::vector<Clock::time_point> times = acquired_at(account, kA, kT0 + 20s, 20s);
+    EXPECT_EQ(busiest(times, 5050ms), 300u);  // Plivo allows 300 in 5 s
+    EXPECT_LE(busiest(times, 1s), 67u);       // 1.1 × 60 + 1
 
     RateLimits limits = paced(100000.0, 5.0);
     limits.sender_rates[kB] = 400.0;  // an override gets the catch-up of its own rate
     RateLimiter senders(limits, kT0);
-    EXPECT_EQ(count_now(senders, kA, kT0 + 10s), 1);  // 5/s
-    EXPECT_EQ(count_now(senders, kB, kT0 + 10s), 4);  // 400/s × 10 ms
+    EXPECT_EQ(count_now(senders, kA, kT0 + 10s), 1);   // 5/s: 1.5 tokens
+    EXPECT_EQ(count_now(senders, kB, kT0 + 10s), 41);  // 400/s: 1 + 40
+}
+
+// Drives the limiter as the worker does: each look starts what it may, then sleeps until
+// the next token, rounded up to the millisecond (WaitLatch's unit), and comes back late
+// by up to 3 ms (its step, the scheduler), one look in 25 by 30 ms more (a slow step).
+std::vector<Clock::time_point> late_looks(RateLimiter& limiter, const std::string& sender,
+                                          Clock::time_point from, Clock::duration span) {
+    std::mt19937 random(42);
+    std::uniform_int_distribution<int> late_us(0, 3000);
+    std::vector<Clock::time_point> times;
+    for (auto t = from; t < from + span;) {
+        while (limiter.try_acquire(sender, t)) times.push_back(t);
+        Clock::duration late = std::chrono::microseconds(late_us(random));
+        if (random() % 25 == 0) late += 30ms;
+        t += std::chrono::ceil<std::chrono::milliseconds>(limiter.wait_time(sender, t)) + late;
+    }
+    return times;
+}
+
+// Requests per second over the middle of a run (a tenth left out at each end).
+double steady_rate(const std::vector<Clock::time_point>& times) {
+    std::size_t cut = times.size() / 10;
+    auto span = std::chrono::duration<double>(times[times.size() - 1 - cut] - times[cut]).count();
+    return static_cast<double>(times.size() - 1 - 2 * cut) / span;
+}
+
+TEST(RateLimiter, LateLooksStillReachTheAccountRateAndNoWindowSeesMore) {
+    for (double rate : {20.0, 60.0, 200.0}) {
+        SCOPED_TRACE(rate);
+        RateLimiter limiter(paced(rate, 0.0), kT0);
+        std::vector<Clock::time_point> times = late_looks(limiter, kA, kT0, 60s);
+        // 1% below the rate at most: the window's margin of 50 ms in 5 s.
+        EXPECT_GE(steady_rate(times), 0.985 * rate);
+        EXPECT_LE(steady_rate(times), 1.01 * rate);
+        EXPECT_LE(busiest(times, 5050ms), static_cast<std::size_t>(rate * 5));
+        EXPECT_GE(times.size(), static_cast<std::size_t>(0.985 * rate * 60));
+
+        // The same looks with a burst of 1 and no catch-up lose every lateness for good
+        // (what the worker did: 45/s for 60).
+        RateLimits strict = paced(rate, 0.0);
+        strict.catch_up = 0ms;
+        RateLimiter even(strict, kT0);
+        EXPECT_LT(steady_rate(late_looks(even, kA, kT0, 60s)), 0.95 * rate);
+    }
+}
+
+TEST(RateLimiter, LateLooksStillReachASendersRate) {
+    RateLimiter limiter(paced(100000.0, 25.0), kT0);  // a toll-free number
+    std::vector<Clock::time_point> times = late_looks(limiter, kA, kT0, 60s);
+    EXPECT_GE(steady_rate(times), 0.99 * 25);
+    EXPECT_LE(steady_rate(times), 1.01 * 25);
+    EXPECT_LE(busiest(times, 1s), 28u);  // 25 + 1 + 25 × 100 ms at most
+}
+
+TEST(RateLimiter, CutAndRecoveryWithTheWorkersLimits) {
+    RateLimiter limiter(paced(60.0, 0.0), kT0);
+    late_looks(limiter, kA, kT0, 10s);
+    limiter.on_rate_limited(kT0 + 10s, 2s);
+    // 70% of what was really sent over the last second (a little under 60/s).
+    const double cut = limiter.account_rate_now();
+    EXPECT_NEAR(cut, 0.7 * 60, 3.0);
+    EXPECT_EQ(limiter.account_wait_time(kT0 + 10s), 2s);
+    EXPECT_FALSE(limiter.try_acquire(kA, kT0 + 12s - 1ms));
+    // A tenth of 60/s back each second after the cut, and no more than 60/s.
+    std::vector<Clock::time_point> times = late_looks(limiter, kA, kT0 + 12s, 1s);
+    EXPECT_DOUBLE_EQ(limiter.account_rate_now(), cut + 2 * 6);
+    EXPECT_NEAR(static_cast<double>(times.size()), cut + 2 * 6, 7.0);  // and the bucket's tokens
+    late_looks(limiter, kA, kT0 + 13s, 2s);
+    EXPECT_DOUBLE_EQ(limiter.account_rate_now(), 60.0);
+    times = late_looks(limiter, kA, kT0 + 20s, 20s);
+    EXPECT_GE(steady_rate(times), 0.985 * 60);
+    EXPECT_LE(busiest(times, 5050ms), 300u);
 }
 
 TEST(RateLimiter, ConfigureKeepsStateAndReduction) {

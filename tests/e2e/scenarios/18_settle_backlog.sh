@@ -106,10 +106,9 @@ check "500 more sent with nothing to settle" $?
 read -r calm calm_slowest <<<"$(steady_rate calm-)"
 python3 -c "import sys; sys.exit(0 if $measured >= 0.9 * $calm and $slowest >= 0.85 * $calm else 1)"
 check "settling did not slow sending (${measured}/s, slowest 5 s ${slowest}/s; without settling ${calm}/s)" $?
-# The engine's pacing falls short of the configured rate with or without settling (here
-# 42-45/s for 50/s, the line above): this bound is below that; a drop that settling
-# causes shows against the line above.
-python3 -c "import sys; sys.exit(0 if 0.8 * $rate <= $measured <= 1.05 * $rate else 1)"
+# And against the configured rate itself: the pacing reaches it (within 1%, the margin
+# of the 5 s window), so 90% leaves room for a slow machine, not for a shortfall.
+python3 -c "import sys; sys.exit(0 if 0.9 * $rate <= $measured <= 1.05 * $rate else 1)"
 check "the 2,000 went at about the configured rate during settling (${measured}/s of $rate/s)" $?
 echo "  (resets within ${resets_span} s; list requests: $list_requests, $lists_during while the 2,000 were sent; send rate ${measured}/s, slowest 5 s ${slowest}/s, without settling ${calm}/s (slowest 5 s ${calm_slowest}/s); $(($(date +%s) - scenario_started)) s)"
 
