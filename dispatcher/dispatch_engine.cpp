@@ -603,6 +603,11 @@ struct DispatchEngine::State {
         std::chrono::seconds backoff{1 << std::min(list_failures, 6)};  // 2 s .. 64 s
         if (retry_after) backoff = std::max(*retry_after, std::chrono::seconds(1));
         list_not_before = now + backoff;
+        settle_failed(reason);
+    }
+
+    // Every failed settling request: counted, and the last one kept (settle_progress).
+    void settle_failed(const std::string& reason) {
         ++settle_failures;
         last_settle_error = safe(reason);
     }
@@ -665,16 +670,14 @@ struct DispatchEngine::State {
             // Plivo does not know the uuid its answer named: look for the message in the
             // list instead (never resent on this alone).
             lookup_missed.insert(message.id);
-            ++settle_failures;
-            last_settle_error = safe(failure_text("message lookup", result));
+            settle_failed(failure_text("message lookup", result));
             return;
         }
         if (result.http_status == 429)
             lookup_not_before = now + retry_after_of(result).value_or(std::chrono::seconds(5));
         else
             lookup_not_before = now + std::chrono::seconds(2);
-        ++settle_failures;
-        last_settle_error = safe(failure_text("message lookup", result));
+        settle_failed(failure_text("message lookup", result));
         lookups.push_back(std::move(message));
     }
 

@@ -45,19 +45,18 @@ SettleBatch::SettleBatch(std::vector<UnsettledMessage> backlog, const SettleBatc
         return a.unsettled_since < b.unsettled_since;
     });
     for (UnsettledMessage& message : backlog) {
-        if (messages_.size() >= config_.max_messages ||
-            (!messages_.empty() &&
-             message.unsettled_since > messages_.front().unsettled_since + config_.max_span)) {
-            cut_short_ = true;
+        if (messages_.size() >= config_.max_messages) break;
+        if (!messages_.empty() &&
+            message.unsettled_since > messages_.front().unsettled_since + config_.max_span)
             break;
-        }
         const std::string digits = digits_of(message.recipient);
         auto [entry, fresh] = by_digits_.try_emplace(digits);
         if (fresh) recipient_order_.push_back(digits);
         entry->second.push_back(messages_.size());
         messages_.push_back(std::move(message));
     }
-    if (messages_.size() >= config_.max_messages) cut_short_ = true;
+    // A full batch counts as cut short too: the backlog it came from may have been.
+    cut_short_ = messages_.size() < backlog.size() || messages_.size() >= config_.max_messages;
     done_ = messages_.empty();
     // One recipient: its own list is the window, and cheaper.
     per_recipient_ = recipient_order_.size() == 1;
@@ -66,10 +65,12 @@ SettleBatch::SettleBatch(std::vector<UnsettledMessage> backlog, const SettleBatc
 bool SettleBatch::could_grow_with(std::chrono::system_clock::time_point since) const {
     if (messages_.empty() || cut_short_) return false;
     if (since > messages_.front().unsettled_since + config_.max_span) return false;
-    // Its record lies within [since - tolerance, since + timeout + tolerance]; the
-    // window ends at the newest attempt + timeout + tolerance.
-    return since - config_.clock_tolerance <=
-           messages_.back().unsettled_since + config_.request_timeout + config_.clock_tolerance;
+    // Its record lies from since - tolerance on.
+    return since - config_.clock_tolerance <= window_end();
+}
+
+std::chrono::system_clock::time_point SettleBatch::window_end() const {
+    return messages_.back().unsettled_since + config_.request_timeout + config_.clock_tolerance;
 }
 
 ListQuery SettleBatch::window_query() const {
@@ -77,8 +78,7 @@ ListQuery SettleBatch::window_query() const {
     for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
     ListQuery query;
     query.since = messages_.front().unsettled_since - config_.clock_tolerance;
-    query.until = messages_.back().unsettled_since + config_.request_timeout +
-                  config_.clock_tolerance;
+    query.until = window_end();
     query.sender = common_sender(messages_, all);
     query.message_type = common_type(messages_, all);
     query.outbound_only = true;

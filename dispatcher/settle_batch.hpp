@@ -88,6 +88,8 @@ public:
 
 private:
     ListQuery window_query() const;
+    // The newest attempt + its timeout + the clock tolerance: the window's end.
+    std::chrono::system_clock::time_point window_end() const;
     ListQuery recipient_query(const std::string& recipient) const;
     void keep(const ListedMessage& object, const std::string* only_recipient);
     void complete(const std::string& recipient, bool overflow);

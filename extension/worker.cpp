@@ -519,6 +519,12 @@ plivo::ClaimedMessage claimed_from_row(uint64 row) {
     return message;
 }
 
+// A date_part('epoch', ...) as text.
+plivo::SystemTime time_from_epoch(const std::string& epoch) {
+    return plivo::SystemTime(std::chrono::duration_cast<plivo::SystemTime::duration>(
+        std::chrono::duration<double>(std::strtod(epoch.c_str(), nullptr))));
+}
+
 plivo::UnsettledMessage unsettled_from_row(uint64 row) {
     plivo::UnsettledMessage message;
     message.id = result_text(row, 1).value_or("");
@@ -528,9 +534,7 @@ plivo::UnsettledMessage unsettled_from_row(uint64 row) {
     message.recipient = result_text(row, 5).value_or("");
     message.type = result_text(row, 6) == std::optional<std::string>("mms") ? plivo::MessageType::Mms
                                                                             : plivo::MessageType::Sms;
-    double epoch = std::strtod(result_text(row, 7).value_or("0").c_str(), nullptr);
-    message.unsettled_since = plivo::SystemTime(std::chrono::duration_cast<plivo::SystemTime::duration>(
-        std::chrono::duration<double>(epoch)));
+    message.unsettled_since = time_from_epoch(result_text(row, 7).value_or("0"));
     message.known_uuid = result_text(row, 8);
     return message;
 }
@@ -664,11 +668,11 @@ StepOutput run_step(const StepInput& input) {
     }
 
     if (input.backlog_limit > 0) {
+        const Datum cutoff_ms =
+            Int32GetDatum(static_cast<int32>(std::min<long>(input.backlog_cutoff_ms, INT32_MAX)));
         uint64 rows = pg_call([&] {
             Oid types[2] = {INT4OID, INT4OID};
-            Datum values[2] = {
-                Int32GetDatum(static_cast<int32>(std::min<long>(input.backlog_cutoff_ms, INT32_MAX))),
-                Int32GetDatum(static_cast<int32>(input.backlog_limit))};
+            Datum values[2] = {cutoff_ms, Int32GetDatum(static_cast<int32>(input.backlog_limit))};
             int rc = SPI_execute_plan(
                 prepare_once(plans.unsettled_backlog,
                              plans.schema_030 ? kUnsettledBacklogSql : kUnsettledBacklogBefore030Sql,
@@ -681,19 +685,14 @@ StepOutput run_step(const StepInput& input) {
         for (uint64 row = 0; row < rows; ++row) output.unsettled.push_back(unsettled_from_row(row));
         uint64 next_rows = pg_call([&] {
             Oid types[1] = {INT4OID};
-            Datum values[1] = {
-                Int32GetDatum(static_cast<int32>(std::min<long>(input.backlog_cutoff_ms, INT32_MAX)))};
+            Datum values[1] = {cutoff_ms};
             int rc = SPI_execute_plan(prepare_once(plans.next_unsettled, kNextUnsettledSql, 1, types),
                                       values, nullptr, true, 1);
             if (rc != SPI_OK_SELECT) elog(ERROR, "pg_plivo: reading the next unsettled failed: %d", rc);
             return SPI_processed;
         });
         if (next_rows == 1) {
-            if (auto epoch = result_text(0, 1)) {
-                output.next_unsettled = plivo::SystemTime(
-                    std::chrono::duration_cast<plivo::SystemTime::duration>(
-                        std::chrono::duration<double>(std::strtod(epoch->c_str(), nullptr))));
-            }
+            if (auto epoch = result_text(0, 1)) output.next_unsettled = time_from_epoch(*epoch);
         }
     }
 

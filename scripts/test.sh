@@ -81,16 +81,23 @@ cluster_stop "$cluster_dir"
 # run_counted NAME COMMAND...: runs a suite whose last "N passed, N failed" line is
 # added to the totals; a suite that prints no such line counts as one failure.
 run_counted() {
-    local name="$1" suite_log line
+    local name="$1" suite_log
     shift
     log "$name"
     suite_log="$(mktemp)"
     "$@" 2>&1 | tee "$suite_log" || true
-    line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$suite_log" | tail -1)"
+    count_from_log "$name" "$suite_log"
+}
+
+# count_from_log NAME LOG: counts the last "N passed, N failed" line of LOG (none: one
+# failure).
+count_from_log() {
+    local line
+    line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$2" | tail -1)"
     if [ -n "$line" ]; then
-        count "$name" "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
+        count "$1" "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
     else
-        count "$name" 0 1
+        count "$1" 0 1
     fi
 }
 
@@ -114,19 +121,14 @@ start_background() {  # start_background NAME COMMAND...
     background_pids[$name]=$!
 }
 finish_background() {  # every suite start_background started, in the order started
-    local name line
+    local name
     for name in "${background_order[@]}"; do
         log "$name: waiting for it to end"
         wait "${background_pids[$name]}" || true
         cat "${background_logs[$name]}"
         # Its own time, not the wait's.
         suite_started=$((SECONDS - $(cat "${background_logs[$name]}.seconds" 2>/dev/null || echo 0)))
-        line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "${background_logs[$name]}" | tail -1)"
-        if [ -n "$line" ]; then
-            count "$name" "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)"
-        else
-            count "$name" 0 1
-        fi
+        count_from_log "$name" "${background_logs[$name]}"
     done
 }
 
